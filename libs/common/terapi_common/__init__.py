@@ -1,0 +1,1 @@
+"""Mechanisms shared by every Terapi service: config, events, bus, storage, crypto, logs."""

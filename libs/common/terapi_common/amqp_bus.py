@@ -1,0 +1,263 @@
+"""The `Bus` port on RabbitMQ (aio-pika).
+
+Events: one durable topic exchange, persistent messages, publisher confirms, one
+durable queue per handler with a dead-letter queue beside it, manual acks, prefetch.
+A handler asking for a retry gets the message republished with its delivery count
+raised, so the limit works on classic queues. Commands: a durable queue per command
+type, replies to a per-process exclusive queue matched by correlation id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from terapi_common import tracing
+from terapi_common.bus import (
+    CommandHandler,
+    EventHandler,
+    Outcome,
+    decode_reply,
+    encode_command,
+    encode_event,
+    encode_reply,
+    no_answer,
+    run_command_handler,
+    run_event_handler,
+)
+from terapi_common.events import Command, Event, Reply
+from terapi_common.topology import (
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    MAX_DELIVERIES,
+    command_queue,
+    dead_letter_queue,
+)
+
+log = structlog.get_logger("terapi.bus")
+DELIVERY_HEADER = "x-terapi-delivery"
+
+
+class AmqpSubscription:
+    """A consumer on one queue; `stop` cancels it and waits for messages in hand."""
+
+    def __init__(self, queue: AbstractQueue, channel: AbstractChannel) -> None:
+        self._queue = queue
+        self._channel = channel
+        self._tag: str | None = None
+        self._in_hand: set[asyncio.Task[None]] = set()
+
+    async def start(self, on_message: Any) -> None:
+        async def track(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_hand.add(task)
+            try:
+                await on_message(message)
+            finally:
+                if task is not None:
+                    self._in_hand.discard(task)
+
+        self._tag = await self._queue.consume(track)
+
+    async def stop(self) -> None:
+        if self._tag is not None:
+            await self._queue.cancel(self._tag)
+            self._tag = None
+        pending = [t for t in self._in_hand if t is not asyncio.current_task()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._channel.close()
+
+
+class AmqpBus:
+    """Events and request/reply over one robust RabbitMQ connection."""
+
+    def __init__(
+        self, url: str, *, prefetch: int = 32, max_deliveries: int = MAX_DELIVERIES,
+        rpc_timeout: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._prefetch = prefetch
+        self._max_deliveries = max_deliveries
+        self.rpc_timeout = rpc_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._rpc_channel: AbstractChannel | None = None
+        self._reply_queue_name = f"terapi.reply.{uuid.uuid4().hex}"
+        self._pending: dict[str, asyncio.Future[bytes]] = {}
+        self._subscriptions: list[AmqpSubscription] = []
+        self._command_handlers: dict[str, CommandHandler] = {}
+
+    async def connect(self) -> None:
+        """Open the connection, declare the shared exchanges and the reply queue."""
+        self._connection = await aio_pika.connect_robust(self._url, client_properties={
+            "connection_name": "terapi"})
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._publish_channel.declare_exchange(
+            EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await self._publish_channel.declare_exchange(
+            DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        # Requests and replies skip confirms: a lost one surfaces as a timeout anyway.
+        self._rpc_channel = await self._connection.channel(publisher_confirms=False)
+        reply_queue = await self._rpc_channel.declare_queue(
+            self._reply_queue_name, exclusive=True, auto_delete=True
+        )
+        await reply_queue.consume(self._on_reply, no_ack=True)
+
+    # -- events
+
+    async def publish(self, event: Event) -> None:
+        assert self._exchange is not None, "connect() first"
+        message = aio_pika.Message(
+            encode_event(event),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(event.event_id),
+            type=event.type,
+            headers=tracing.inject_headers(),
+        )
+        await self._exchange.publish(message, routing_key=event.type)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        await asyncio.gather(*(self.publish(e) for e in events))
+
+    async def subscribe(
+        self, queue: str, event_types: Sequence[type[Event]], handler: EventHandler
+    ) -> AmqpSubscription:
+        channel, declared = await self._declare_event_queue(queue, [t.type for t in event_types])
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            count = int((message.headers or {}).get(DELIVERY_HEADER, 1) or 1)
+            outcome = await run_event_handler(
+                message.body, message.headers or {}, handler, queue=queue,
+                delivery_count=count, max_deliveries=self._max_deliveries,
+            )
+            await self._settle(message, outcome, queue, count, channel)
+
+        subscription = AmqpSubscription(declared, channel)
+        await subscription.start(on_message)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def _declare_event_queue(
+        self, queue: str, routing_keys: list[str]
+    ) -> tuple[AbstractChannel, AbstractQueue]:
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
+        dead = await channel.declare_queue(dead_letter_queue(queue), durable=True)
+        await dead.bind(dlx, routing_key=queue)
+        declared = await channel.declare_queue(queue, durable=True, arguments={
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": queue,
+        })
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
+        for key in routing_keys:
+            await declared.bind(exchange, routing_key=key)
+        return channel, declared
+
+    async def _settle(
+        self, message: AbstractIncomingMessage, outcome: Outcome, queue: str, count: int,
+        channel: AbstractChannel,
+    ) -> None:
+        if outcome is Outcome.ACK:
+            await message.ack()
+        elif outcome is Outcome.REJECT:
+            await message.reject(requeue=False)
+        else:
+            # Republish with the count raised, confirmed, before acking the original:
+            # at worst a crash in between delivers it twice, which handlers tolerate.
+            retry = aio_pika.Message(
+                message.body, content_type=message.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id, type=message.type,
+                headers={**(message.headers or {}), DELIVERY_HEADER: count + 1},
+            )
+            await channel.default_exchange.publish(retry, routing_key=queue)
+            await message.ack()
+
+    # -- request/reply
+
+    async def serve(self, command_type: type[Command], handler: CommandHandler) -> AmqpSubscription:
+        assert self._connection is not None, "connect() first"
+        self._command_handlers[command_type.type] = handler
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self._prefetch * 4)
+        declared = await channel.declare_queue(command_queue(command_type.type), durable=True)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            envelope = await run_command_handler(
+                message.body, message.headers or {}, self._command_handlers
+            )
+            if message.reply_to:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(encode_reply(envelope), correlation_id=message.correlation_id,
+                                     content_type="application/json"),
+                    routing_key=message.reply_to,
+                )
+            await message.ack()
+
+        subscription = AmqpSubscription(declared, channel)
+        await subscription.start(on_message)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def request(self, command: Command, *, timeout: float | None = None) -> Reply:
+        assert self._rpc_channel is not None, "connect() first"
+        limit = timeout or self.rpc_timeout
+        correlation_id = uuid.uuid4().hex
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[correlation_id] = answer
+        try:
+            await self._rpc_channel.default_exchange.publish(
+                aio_pika.Message(
+                    encode_command(command), content_type="application/json",
+                    correlation_id=correlation_id, reply_to=self._reply_queue_name,
+                    expiration=limit, headers=tracing.inject_headers(),
+                ),
+                routing_key=command_queue(command.type),
+            )
+            body = await asyncio.wait_for(answer, limit)
+        except TimeoutError:
+            raise no_answer(command, limit) from None
+        finally:
+            self._pending.pop(correlation_id, None)
+        return decode_reply(command, body)
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        waiting = self._pending.get(message.correlation_id or "")
+        if waiting is not None and not waiting.done():
+            waiting.set_result(message.body)
+
+    # -- lifecycle
+
+    async def is_healthy(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def stop_consuming(self) -> None:
+        """Cancel every consumer and wait for the messages they hold (graceful stop)."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        await asyncio.gather(*(s.stop() for s in subscriptions), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.stop_consuming()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None

@@ -1,0 +1,164 @@
+"""AES-256-GCM with a versioned key ring, transit sealing and keyed digests.
+
+Every ciphertext starts with the version of the key that made it, so keys rotate by
+adding a newer version: the newest encrypts, all listed versions decrypt. Storage,
+transit and digests use separate subkeys derived with HKDF, so a value sealed for the
+bus can never be pasted into a table, and the other way round.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class DecryptionError(Exception):
+    """The ciphertext was altered, moved to another row, or made with an unknown key."""
+
+
+class KeyRingError(ValueError):
+    """The configured key ring is malformed."""
+
+
+def generate_key() -> str:
+    """A fresh base64 AES-256 key, as `TERAPI_ENCRYPTION_KEY` expects."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def _derive(master: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(
+        master
+    )
+
+
+def _decode_key(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyRingError("encryption key is not valid base64") from exc
+    if len(raw) != KEY_BYTES:
+        raise KeyRingError(f"encryption key must be {KEY_BYTES} bytes, got {len(raw)}")
+    return raw
+
+
+def parse_key_ring(spec: str) -> dict[int, bytes]:
+    """Read `"<base64>"` or `"1:<base64>,2:<base64>"` into {version: key}."""
+    ring: dict[int, bytes] = {}
+    for part in (p for p in spec.split(",") if p.strip()):
+        version_text, sep, key_text = part.strip().partition(":")
+        if not sep:
+            version_text, key_text = "1", version_text
+        if not version_text.isdigit() or not 1 <= int(version_text) <= 255:
+            raise KeyRingError("key versions must be whole numbers from 1 to 255")
+        if int(version_text) in ring:
+            raise KeyRingError(f"key version {version_text} is listed twice")
+        ring[int(version_text)] = _decode_key(key_text)
+    if not ring:
+        raise KeyRingError("the key ring is empty")
+    return ring
+
+
+class _Cipher:
+    """AES-GCM over one purpose's subkeys, version byte first."""
+
+    def __init__(self, ring: dict[int, bytes], purpose: bytes) -> None:
+        self._keys = {v: AESGCM(_derive(k, purpose)) for v, k in ring.items()}
+        self._current = max(ring)
+
+    def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return (
+            bytes([self._current]) + nonce + self._keys[self._current].encrypt(nonce, plaintext, aad)
+        )
+
+    def decrypt(self, blob: bytes, aad: bytes) -> bytes:
+        if len(blob) < 1 + NONCE_BYTES + 16:
+            raise DecryptionError("ciphertext too short")
+        key = self._keys.get(blob[0])
+        if key is None:
+            raise DecryptionError(f"no key with version {blob[0]} in the key ring")
+        try:
+            return key.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+        except InvalidTag as exc:
+            raise DecryptionError("ciphertext does not verify") from exc
+
+    def version_of(self, blob: bytes) -> int:
+        return blob[0]
+
+    @property
+    def current_version(self) -> int:
+        return self._current
+
+
+class KeyRing:
+    """Encrypts rows at rest, seals values for the bus and makes keyed digests."""
+
+    def __init__(self, ring: dict[int, bytes]) -> None:
+        self._storage = _Cipher(ring, b"terapi/storage/v1")
+        self._transit = _Cipher(ring, b"terapi/transit/v1")
+        self._digest_key = _derive(ring[max(ring)], b"terapi/digest/v1")
+
+    @classmethod
+    def from_spec(cls, spec: str) -> KeyRing:
+        return cls(parse_key_ring(spec))
+
+    # -- at rest: the AAD binds a ciphertext to its row (environment, table, id)
+
+    def encrypt_json(self, value: Any, *, aad: str) -> bytes:
+        return self._storage.encrypt(orjson.dumps(value), aad.encode())
+
+    def decrypt_json(self, blob: bytes, *, aad: str) -> Any:
+        return orjson.loads(self._storage.decrypt(bytes(blob), aad.encode()))
+
+    def needs_reencryption(self, blob: bytes) -> bool:
+        """True when the row was written with an older key version."""
+        return self._storage.version_of(bytes(blob)) != self._storage.current_version
+
+    # -- in transit: sealed fields of bus messages
+
+    def seal(self, value: Any, *, aad: str) -> str:
+        blob = self._transit.encrypt(orjson.dumps(value), aad.encode())
+        return base64.urlsafe_b64encode(blob).decode()
+
+    def unseal(self, sealed: str, *, aad: str) -> Any:
+        try:
+            blob = base64.urlsafe_b64decode(sealed.encode())
+        except (binascii.Error, ValueError) as exc:
+            raise DecryptionError("sealed value is not base64") from exc
+        return orjson.loads(self._transit.decrypt(blob, aad.encode()))
+
+    # -- digests for lookups of high-entropy tokens
+
+    def digest(self, value: str, *, purpose: str) -> str:
+        """A keyed HMAC-SHA256 of a token, so a leaked table cannot be checked offline."""
+        return hmac.new(
+            self._digest_key, f"{purpose}:{value}".encode(), hashlib.sha256
+        ).hexdigest()
+
+
+def sha256_hex(value: str) -> str:
+    """Plain SHA-256, for secret keys that other services look up without the key ring."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def random_token(prefix: str, nbytes: int = 32) -> str:
+    """A URL-safe random token with a readable prefix (`sk_…`, `cst_…`)."""
+    return f"{prefix}{secrets.token_urlsafe(nbytes)}"

@@ -1,0 +1,115 @@
+"""structlog set-up: one JSON line per event (pretty on a TTY), secrets masked."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+from terapi_common import tracing
+
+REDACTED = "[redacted]"
+
+# Keys whose values are secret wherever they appear, at any depth.
+_SECRET_KEY = re.compile(
+    r"(access_?token|refresh_?token|id_?token|client_?secret|password|passwd|api_?key|"
+    r"secret_?key|secret|authorization|cookie|code_?verifier|^code$|private_?key|"
+    r"credentials|session_?token|connect_session_token|oauth_token_secret|signature)",
+    re.IGNORECASE,
+)
+# Secret-looking values inside free text (URLs with query strings, headers).
+_SECRET_IN_TEXT = re.compile(
+    r"((?:access_token|refresh_token|client_secret|code|code_verifier|api_key|password|"
+    r"connect_session_token|token)=)[^&\s\"']+|(Bearer\s+)[A-Za-z0-9._~+/=-]+",
+    re.IGNORECASE,
+)
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+def redact_text(text: str) -> str:
+    """Mask `name=value` secrets and bearer tokens inside a string."""
+    return _SECRET_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy of `value` with every secret-named field and secret-looking text masked."""
+    if key and is_secret_key(key):
+        return REDACTED if value not in (None, "", [], {}) else value
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+_STRUCTURAL_KEYS = {"event", "level", "timestamp", "logger"}
+
+
+def redaction_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the last line of defence against a secret in a log."""
+    for key in list(event_dict):
+        if key in _STRUCTURAL_KEYS:
+            if isinstance(event_dict[key], str):
+                event_dict[key] = redact_text(event_dict[key])
+            continue
+        event_dict[key] = redact(event_dict[key], key)
+    return event_dict
+
+
+def _add_trace_id(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    trace_id = tracing.current_trace_id()
+    if trace_id:
+        event_dict.setdefault("trace_id", trace_id)
+    return event_dict
+
+
+class _ServiceName:
+    """Stamp the service on every line (context vars are cleared per message)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", self._service)
+        return event_dict
+
+
+def setup(service: str, *, level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog once per process; JSON unless stderr is a terminal."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _ServiceName(service),
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_trace_id,
+            structlog.processors.format_exc_info,
+            redaction_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")

@@ -1,0 +1,149 @@
+"""One contract, two buses: the in-process bus must behave as RabbitMQ does."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from terapi_common.amqp_bus import AmqpBus
+from terapi_common.bus import InvalidMessageError, RetryableError
+from terapi_common.errors import NotFoundError, ServiceUnavailableError
+from terapi_common.events import (
+    AuthenticateSecretKey,
+    ConnectionCreated,
+    ConnectionDeleted,
+    EnvironmentIdentity,
+)
+from terapi_common.memory_bus import MemoryBus
+from tests.conftest import AMQP_URL, unique
+
+
+@pytest.fixture(params=["memory", pytest.param("amqp", marks=pytest.mark.integration)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[MemoryBus | AmqpBus]:
+    instance: MemoryBus | AmqpBus = MemoryBus() if request.param == "memory" else AmqpBus(AMQP_URL)
+    await instance.connect()
+    yield instance
+    await instance.close()
+
+
+def created(connection_id: str = "c1") -> ConnectionCreated:
+    return ConnectionCreated(
+        environment_id=1, connection_id=connection_id, integration_id="github",
+        provider="github", auth_mode="API_KEY", environment="dev",
+    )
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_event_reaches_handler_subscribed_to_its_type(bus) -> None:
+    got: list[ConnectionCreated] = []
+
+    async def handler(event: ConnectionCreated) -> None:
+        got.append(event)
+
+    await bus.subscribe(unique("terapi.test.created"), [ConnectionCreated], handler)
+    event = created(unique("conn"))
+    await bus.publish(event)
+    await wait_for(lambda: len(got) == 1)
+    assert got[0] == event
+
+
+async def test_event_skips_handlers_of_other_types(bus) -> None:
+    got: list[object] = []
+
+    async def handler(event: object) -> None:
+        got.append(event)
+
+    await bus.subscribe(unique("terapi.test.deleted"), [ConnectionDeleted], handler)
+    marker: list[object] = []
+
+    async def marker_handler(event: object) -> None:
+        marker.append(event)
+
+    await bus.subscribe(unique("terapi.test.marker"), [ConnectionCreated], marker_handler)
+    await bus.publish(created())
+    await wait_for(lambda: len(marker) == 1)
+    assert got == []
+
+
+async def test_retryable_failure_is_redelivered_until_it_succeeds(bus) -> None:
+    attempts: list[int] = []
+
+    async def flaky(event: ConnectionCreated) -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RetryableError("database busy")
+
+    await bus.subscribe(unique("terapi.test.flaky"), [ConnectionCreated], flaky)
+    await bus.publish(created())
+    await wait_for(lambda: len(attempts) == 3)
+
+
+async def test_invalid_message_is_not_redelivered(bus) -> None:
+    attempts: list[int] = []
+
+    async def refuses(event: ConnectionCreated) -> None:
+        attempts.append(1)
+        raise InvalidMessageError("cannot ever handle this")
+
+    marker: list[object] = []
+
+    async def marker_handler(event: object) -> None:
+        marker.append(event)
+
+    await bus.subscribe(unique("terapi.test.refuses"), [ConnectionCreated], refuses)
+    await bus.subscribe(unique("terapi.test.marker"), [ConnectionCreated], marker_handler)
+    await bus.publish(created())
+    await wait_for(lambda: len(marker) == 1 and len(attempts) == 1)
+    await asyncio.sleep(0.2)
+    assert len(attempts) == 1
+
+
+async def test_handler_failing_every_time_stops_at_delivery_limit(bus) -> None:
+    attempts: list[int] = []
+
+    async def broken(event: ConnectionCreated) -> None:
+        attempts.append(1)
+        raise RuntimeError("bug")
+
+    await bus.subscribe(unique("terapi.test.broken"), [ConnectionCreated], broken)
+    await bus.publish(created())
+    await wait_for(lambda: len(attempts) == 5)
+    await asyncio.sleep(0.3)
+    assert len(attempts) == 5
+
+
+async def test_request_gets_the_served_reply(bus) -> None:
+    async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+        return EnvironmentIdentity(environment_id=7, environment_name="dev")
+
+    await bus.serve(AuthenticateSecretKey, authenticate)
+    reply = await bus.request(AuthenticateSecretKey(key_digest="a" * 64))
+    assert reply == EnvironmentIdentity(environment_id=7, environment_name="dev")
+
+
+async def test_request_raises_the_error_the_server_raised(bus) -> None:
+    async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+        raise NotFoundError("no such key", code="unknown_secret_key")
+
+    await bus.serve(AuthenticateSecretKey, authenticate)
+    with pytest.raises(NotFoundError) as caught:
+        await bus.request(AuthenticateSecretKey(key_digest="b" * 64))
+    assert caught.value.code == "unknown_secret_key"
+    assert caught.value.http_status == 404
+
+
+async def test_request_without_a_server_times_out_as_unavailable(bus) -> None:
+    from terapi_common.events import GetWebhookTargets
+
+    with pytest.raises(ServiceUnavailableError):
+        await bus.request(GetWebhookTargets(environment_id=999_999), timeout=0.3)
