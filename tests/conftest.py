@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
-POSTGRES_URL = os.environ.get("TERAPI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "TERAPI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 AMQP_URL = os.environ.get("TERAPI_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -16,8 +21,47 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped at the end."""
+    name = f"terapi_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield _with_database(POSTGRES_URL, name)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-def test_key_ring_spec() -> str:
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on the run's database (JSON columns decode to Python values)."""
+    from terapi_common.db import create_pool
+
+    created = await create_pool(database_url, min_size=1, max_size=5)
+    yield created
+    await created.close()
+
+
+@pytest.fixture
+def key_ring_spec() -> str:
     from terapi_common.crypto import generate_key
 
     return generate_key()
+
+
+@pytest.fixture
+def key_ring(key_ring_spec: str):
+    from terapi_common.crypto import KeyRing
+
+    return KeyRing.from_spec(key_ring_spec)

@@ -162,3 +162,8 @@ def constant_time_equals(a: str, b: str) -> bool:
 def random_token(prefix: str, nbytes: int = 32) -> str:
     """A URL-safe random token with a readable prefix (`sk_…`, `cst_…`)."""
     return f"{prefix}{secrets.token_urlsafe(nbytes)}"
+
+
+def connection_aad(environment_id: int, integration_id: str, connection_id: str) -> str:
+    """Associated data binding credentials to one connection, at rest and in transit."""
+    return f"connection:{environment_id}:{integration_id}:{connection_id}"

@@ -1,0 +1,64 @@
+"""Who is calling: environment keys resolved through the vault, cached briefly.
+
+Only the vault stores keys. Other services send it the SHA-256 digest of a secret key
+(never the key) or a public key, and keep the answer for a short time so a hot path
+does not pay a round trip per request.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from terapi_common.bus import Bus
+from terapi_common.crypto import sha256_hex
+from terapi_common.errors import UnauthorizedError
+from terapi_common.events import (
+    AuthenticateSecretKey,
+    EnvironmentIdentity,
+    ResolvePublicKey,
+)
+from terapi_common.http import bearer_token
+
+CACHE_SECONDS = 30.0
+_MAX_ENTRIES = 10_000
+
+
+class KeyAuthenticator:
+    """Maps secret and public keys to environments, with a small TTL cache."""
+
+    def __init__(self, bus: Bus, *, ttl: float = CACHE_SECONDS) -> None:
+        self._bus = bus
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, EnvironmentIdentity]] = {}
+
+    async def by_secret_key(self, secret_key: str) -> EnvironmentIdentity:
+        digest = sha256_hex(secret_key)
+        return await self._cached(f"s:{digest}", AuthenticateSecretKey(key_digest=digest))
+
+    async def by_public_key(self, public_key: str) -> EnvironmentIdentity:
+        if not public_key or len(public_key) > 200:
+            raise UnauthorizedError("public_key is not valid", code="invalid_public_key")
+        return await self._cached(f"p:{public_key}", ResolvePublicKey(public_key=public_key))
+
+    async def for_request(self, request: web.Request) -> EnvironmentIdentity:
+        """The environment of the request's `Authorization: Bearer <secret_key>`."""
+        return await self.by_secret_key(bearer_token(request))
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    async def _cached(
+        self, key: str, command: AuthenticateSecretKey | ResolvePublicKey
+    ) -> EnvironmentIdentity:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        identity = await self._bus.request(command)
+        assert isinstance(identity, EnvironmentIdentity)
+        if len(self._cache) >= _MAX_ENTRIES:
+            self._cache.clear()
+        self._cache[key] = (now + self._ttl, identity)
+        return identity

@@ -1,0 +1,222 @@
+"""The provider catalog: how each external API authorizes, read from YAML and validated.
+
+`catalog/providers.yaml` ships with Terapi; files named in `TERAPI_PROVIDERS_PATH`
+(separated by `:`) add or replace entries with the same schema. `docs/providers.md`
+documents every field. URLs may interpolate `${connection_config.<name>}`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from terapi_common.errors import InvalidInputError
+
+CATALOG_FILE = Path(__file__).parent / "catalog" / "providers.yaml"
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_PLACEHOLDER = re.compile(r"\$\{(connection_config|credentials)\.([A-Za-z_][A-Za-z0-9_]*)\}")
+
+AuthModeName = Literal["API_KEY", "BASIC", "OAUTH2", "OAUTH1", "OAUTH2_CC", "APP", "CUSTOM"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(Strict):
+    """One value the end user or the app supplies (a credential or connection config)."""
+
+    title: str
+    description: str | None = None
+    pattern: str | None = None  # a full-match regex the value must satisfy
+    example: str | None = None
+    optional: bool = False
+    secret: bool = False
+    doc_section: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+
+class TokenResponse(Strict):
+    """Where the token response keeps each value (dotted paths for nested JSON)."""
+
+    access_token: str = "access_token"
+    refresh_token: str = "refresh_token"
+    expires_in: str | None = "expires_in"
+    expires_at: str | None = None  # an absolute expiry some providers send instead
+    scopes: str | None = "scope"
+
+
+class Verification(Strict):
+    """A cheap request that proves API-key or Basic credentials work."""
+
+    method: Literal["GET", "POST", "HEAD"] = "GET"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    success_statuses: list[int] = Field(default_factory=lambda: [200])
+
+
+class Provider(Strict):
+    """One external API and how to authorize against it."""
+
+    name: str
+    display_name: str
+    auth_mode: AuthModeName
+    categories: list[str] = Field(default_factory=list)
+    docs: str | None = None
+
+    # OAuth 2 / OAuth 1 / client credentials
+    authorization_url: str | None = None
+    token_url: str | None = None
+    refresh_url: str | None = None
+    revocation_url: str | None = None
+    request_token_url: str | None = None  # OAuth 1.0a
+    default_scopes: list[str] = Field(default_factory=list)
+    scope_separator: str = " "
+    authorization_params: dict[str, str] = Field(default_factory=dict)
+    token_params: dict[str, str] = Field(default_factory=dict)
+    pkce: bool = False
+    token_request_auth: Literal["client_secret_post", "client_secret_basic"] = (
+        "client_secret_post"
+    )
+    token_response: TokenResponse = Field(default_factory=TokenResponse)
+    refreshable: bool = True
+    signature_method: Literal["HMAC-SHA1", "PLAINTEXT", "RSA-SHA1"] | None = None  # OAuth 1
+
+    # What the end user supplies
+    credentials: dict[str, FieldSpec] = Field(default_factory=dict)
+    connection_config: dict[str, FieldSpec] = Field(default_factory=dict)
+    # Values copied into the connection config after authorization
+    capture_from_token_response: dict[str, str] = Field(default_factory=dict)
+    capture_from_callback: dict[str, str] = Field(default_factory=dict)
+
+    verification: Verification | None = None
+    base_url: str | None = None  # where the provider's API lives, for docs and proxies
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not PROVIDER_NAME.match(value):
+            raise ValueError("provider names are lower-case letters, digits and dashes")
+        return value
+
+    def placeholders(self) -> set[tuple[str, str]]:
+        """Every `${…}` named in this provider's URLs, as (namespace, field)."""
+        texts = [
+            self.authorization_url, self.token_url, self.refresh_url, self.revocation_url,
+            self.request_token_url, self.base_url,
+            *(self.verification.headers.values() if self.verification else ()),
+            self.verification.url if self.verification else None,
+        ]
+        return {m.groups() for t in texts if t for m in _PLACEHOLDER.finditer(t)}
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """What `GET /providers` shows: everything, all of it public facts."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class CatalogError(ValueError):
+    """A catalog file is malformed; start-up stops with this message."""
+
+
+class Catalog:
+    """Providers by name."""
+
+    def __init__(self, providers: dict[str, Provider]) -> None:
+        self._providers = dict(sorted(providers.items()))
+
+    def get(self, name: str) -> Provider | None:
+        return self._providers.get(name)
+
+    def require(self, name: str) -> Provider:
+        provider = self.get(name)
+        if provider is None:
+            raise InvalidInputError(f"provider: unknown provider {name!r}", code="unknown_provider")
+        return provider
+
+    def all(self) -> list[Provider]:
+        return list(self._providers.values())
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+
+def parse_catalog_text(text: str, *, source: str) -> dict[str, Provider]:
+    """Validate one YAML document of `name: {fields}` entries."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{source}: the top level must map provider names to entries")
+    providers: dict[str, Provider] = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{source}: {name}: entry must be a mapping")
+        try:
+            provider = Provider.model_validate({"name": name, **entry})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise CatalogError(f"{source}: {name}: {where}: {first['msg']}") from None
+        _check_placeholders(provider, source)
+        providers[name] = provider
+    return providers
+
+
+def _check_placeholders(provider: Provider, source: str) -> None:
+    for namespace, field in provider.placeholders():
+        declared = provider.connection_config if namespace == "connection_config" else (
+            provider.credentials
+        )
+        if field not in declared and not (namespace == "credentials" and field in {
+            "api_key", "username", "password"}):
+            raise CatalogError(
+                f"{source}: {provider.name}: URL uses ${{{namespace}.{field}}} "
+                f"but {namespace} does not declare {field!r}"
+            )
+
+
+def load_catalog(extra_paths: str | None = None) -> Catalog:
+    """The shipped catalog plus the files in `extra_paths` (`:`-separated)."""
+    providers = dict(_shipped())
+    for path_text in (p for p in (extra_paths or "").split(":") if p.strip()):
+        path = Path(path_text)
+        if not path.is_file():
+            raise CatalogError(f"{path}: provider file not found")
+        providers.update(parse_catalog_text(path.read_text(), source=str(path)))
+    return Catalog(providers)
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Provider]:
+    return parse_catalog_text(CATALOG_FILE.read_text(), source=CATALOG_FILE.name)
+
+
+def interpolate(template: str, *, connection_config: dict[str, Any],
+                credentials: dict[str, Any] | None = None) -> str:
+    """Fill `${connection_config.x}` / `${credentials.x}`; a missing value is a 400."""
+    sources = {"connection_config": connection_config, "credentials": credentials or {}}
+
+    def fill(match: re.Match[str]) -> str:
+        namespace, field = match.groups()
+        value = sources[namespace].get(field)
+        if value in (None, ""):
+            raise InvalidInputError(
+                f"{namespace}.{field} is required by this provider",
+                code="missing_connection_config" if namespace == "connection_config"
+                else "missing_credentials",
+            )
+        return str(value)
+
+    return _PLACEHOLDER.sub(fill, template)
