@@ -34,6 +34,9 @@ class TerapiSettings(BaseSettings):
     # The highest version encrypts; every listed version decrypts, so keys can rotate.
     encryption_key: SecretStr | None = None
 
+    # Extra provider catalog files, `:`-separated, validated at start-up.
+    providers_path: str | None = None
+
     log_level: str = "info"
     log_format: str = "auto"  # auto | json | console
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)

@@ -1,0 +1,44 @@
+"""The refresher: tracks when each connection's credentials expire."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+from aiohttp import web
+
+from terapi_common.events import ConnectionCreated, ConnectionDeleted, ConnectionUpdated
+from terapi_common.runtime import RUNTIME
+from terapi_common.topology import queue_name
+from terapi_refresher import handlers
+from terapi_refresher.store import PgStore
+
+NAME = "refresher"
+SCHEMA = "refresher"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_refresher_ctx)
+
+
+async def _refresher_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    store = PgStore(runtime.pool)
+    stored_queue = queue_name(NAME, "on_connection_stored")
+    deleted_queue = queue_name(NAME, "on_connection_deleted")
+    subscriptions = [
+        await runtime.bus.subscribe(
+            stored_queue, [ConnectionCreated, ConnectionUpdated],
+            partial(handlers.on_connection_stored, store=store, clock=runtime.clock,
+                    consumer=stored_queue),
+        ),
+        await runtime.bus.subscribe(
+            deleted_queue, [ConnectionDeleted],
+            partial(handlers.on_connection_deleted, store=store, consumer=deleted_queue),
+        ),
+    ]
+    yield
+    for subscription in subscriptions:
+        await subscription.stop()

@@ -1,0 +1,194 @@
+"""Webhook rules: which events notify, the payload, retry timing and attempt outcomes."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+from terapi_common.events import (
+    AuthFailed,
+    ConnectionCreated,
+    ConnectionUpdated,
+    Event,
+    WebhookAbandoned,
+    WebhookDelivered,
+    WebhookTargets,
+)
+
+NotifyingEvent = ConnectionCreated | ConnectionUpdated | AuthFailed
+DeliveryStatus = Literal["pending", "delivered", "abandoned"]
+WEBHOOK_ID_BYTES = 16  # 128 bits: 26 base32 characters
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A webhook to create for one target URL."""
+
+    webhook_id: str
+    url: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A claimed webhook, ready for an attempt."""
+
+    webhook_id: str
+    environment_id: int
+    source_event_id: UUID
+    url: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to keep trying."""
+
+    max_attempts: int
+    first_retry_seconds: float
+    max_retry_seconds: float
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one POST got: a status code, or an error and whether retrying can help."""
+
+    status_code: int | None = None
+    error: str | None = None
+    refused: bool = False  # the target may never be called (private address)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The delivery's new state after an attempt, and the event to announce it."""
+
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    status_code: int | None
+    error: str | None
+    delivered_at: datetime | None = None
+    event: Event | None = None
+
+
+def is_notifying(event: Event) -> bool:
+    """Only first authorizations, re-authorizations and their failures notify; refreshes do not."""
+    if isinstance(event, ConnectionCreated | ConnectionUpdated | AuthFailed):
+        return event.operation in ("creation", "override")
+    return False
+
+
+def is_wanted(event: NotifyingEvent, targets: WebhookTargets) -> bool:
+    """Whether the environment's toggles ask for this kind of webhook."""
+    if isinstance(event, AuthFailed):
+        return targets.send_auth_failure_webhooks
+    return targets.send_new_connection_webhooks
+
+
+def webhook_payload(event: NotifyingEvent, environment_name: str) -> dict[str, Any]:
+    """The body the app's backend receives: exactly these keys."""
+    failed = isinstance(event, AuthFailed)
+    return {
+        "type": "auth",
+        "operation": event.operation,
+        "success": not failed,
+        "connection_id": event.connection_id,
+        "integration_id": event.integration_id,
+        "provider": event.provider,
+        "auth_mode": event.auth_mode,
+        "environment": environment_name,
+        "end_user": event.end_user.model_dump(mode="json") if event.end_user else None,
+        "error": event.error.model_dump(mode="json") if isinstance(event, AuthFailed) else None,
+    }
+
+
+def plan_deliveries(
+    event: NotifyingEvent, targets: WebhookTargets, webhook_ids: list[str]
+) -> list[NewDelivery]:
+    """One webhook per distinct target URL, or none when the toggle is off."""
+    if not is_wanted(event, targets):
+        return []
+    urls = list(dict.fromkeys(targets.urls))
+    payload = webhook_payload(event, targets.environment_name)
+    return [NewDelivery(wid, url, payload) for wid, url in zip(webhook_ids, urls, strict=False)]
+
+
+def webhook_id(entropy: bytes) -> str:
+    """`msg_` and 26 base32 characters, from 16 random bytes."""
+    return "msg_" + base64.b32encode(entropy).decode().rstrip("=").lower()
+
+
+def retry_delay(attempt: int, *, policy: RetryPolicy, rand: float) -> float:
+    """Seconds before the next try after `attempt` failed: exponential, full jitter."""
+    ceiling = min(policy.max_retry_seconds, policy.first_retry_seconds * 2 ** (attempt - 1))
+    return ceiling * min(max(rand, 0.0), 1.0)
+
+
+def decide(
+    delivery: Delivery, result: AttemptResult, *, policy: RetryPolicy, now: datetime, rand: float
+) -> Outcome:
+    """Delivered on 2xx; abandoned on 410, a refused target or the last attempt; else retry."""
+    attempt = delivery.attempts + 1
+    code, error = result.status_code, result.error
+    if code is not None and 200 <= code < 300:
+        event = WebhookDelivered(
+            environment_id=delivery.environment_id, occurred_at=now,
+            webhook_id=delivery.webhook_id, url=display_url(delivery.url), attempt=attempt,
+            status_code=code, source_event_id=delivery.source_event_id,
+        )
+        return Outcome("delivered", attempt, None, code, None, delivered_at=now, event=event)
+    reason = error or f"endpoint answered HTTP {code}"
+    if code == 410:
+        reason = "endpoint answered 410 Gone"
+    if code == 410 or result.refused or attempt >= policy.max_attempts:
+        return abandon(delivery, attempts=attempt, status_code=code, error=reason, now=now)
+    retry_at = now + timedelta(seconds=retry_delay(attempt, policy=policy, rand=rand))
+    return Outcome("pending", attempt, retry_at, code, reason)
+
+
+def abandon(
+    delivery: Delivery, *, attempts: int, status_code: int | None, error: str, now: datetime
+) -> Outcome:
+    """Give up on a webhook and say so on the bus."""
+    event = WebhookAbandoned(
+        environment_id=delivery.environment_id, occurred_at=now,
+        webhook_id=delivery.webhook_id, url=display_url(delivery.url), attempts=attempts,
+        last_error=error, source_event_id=delivery.source_event_id,
+    )
+    return Outcome("abandoned", attempts, None, status_code, error, event=event)
+
+
+def postpone(delivery: Delivery, *, until: datetime, error: str) -> Outcome:
+    """Try again later without counting an attempt (nothing was sent)."""
+    return Outcome("pending", delivery.attempts, until, None, error)
+
+
+def display_url(url: str) -> str:
+    """The URL without credentials, query or fragment, fit for events and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def is_public_address(address: str) -> bool:
+    """True for a globally routable unicast IP; False for private, loopback, link-local..."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
