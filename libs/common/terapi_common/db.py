@@ -146,6 +146,7 @@ class OutboxRelay:
         self._bus = bus
         self._interval = interval
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
@@ -155,14 +156,16 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"outbox relay {self._schema}")
 
     async def stop(self) -> None:
+        """Let the batch in hand finish (no half-published batch), then publish the rest."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self.drain()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             except TimeoutError:

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from terapi_common.errors import TerapiError
 from terapi_common.events import (
     AuthFailed,
@@ -25,6 +24,7 @@ from terapi_common.events import (
     OperationFinished,
     OperationStarted,
 )
+
 from terapi_gateway.errors import (
     ConnectSessionExpiredError,
     ConnectSessionRequiredError,
@@ -114,7 +114,9 @@ def caller_from_public_key(identity: EnvironmentIdentity) -> Caller:
         raise ConnectSessionRequiredError(
             "this environment requires a connect_session_token instead of a public_key"
         )
-    return Caller(environment_id=identity.environment_id, environment_name=identity.environment_name)
+    return Caller(
+        environment_id=identity.environment_id, environment_name=identity.environment_name
+    )
 
 
 def check_integration_allowed(caller: Caller, integration_id: str) -> None:

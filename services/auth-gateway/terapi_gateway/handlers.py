@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.bus import Bus
 from terapi_common.clock import Clock
@@ -20,6 +19,7 @@ from terapi_common.events import (
     Event,
     StoreConnection,
 )
+
 from terapi_gateway import domain
 from terapi_gateway.domain import Attempt, Caller, ConnectSessionRequest
 from terapi_gateway.errors import (

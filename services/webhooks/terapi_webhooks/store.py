@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-
 from terapi_common.db import add_to_outbox, claim_event
 from terapi_common.events import Event
+
 from terapi_webhooks.domain import Delivery, NewDelivery, Outcome
 
 SCHEMA = "webhooks"
@@ -22,7 +22,9 @@ class Store(Protocol):
         self, event: Event, deliveries: list[NewDelivery], *, now: datetime
     ) -> int: ...
 
-    async def claim_due(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]: ...
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Delivery]: ...
 
     async def record(self, delivery: Delivery, outcome: Outcome) -> bool: ...
 
@@ -43,7 +45,7 @@ class PgStore:
             if not deliveries:
                 return 0
             rows = await conn.fetch(
-                f"INSERT INTO {SCHEMA}.deliveries (webhook_id, environment_id, source_event_id,"
+                "INSERT INTO webhooks.deliveries (webhook_id, environment_id, source_event_id,"
                 " url, payload, next_attempt_at)"
                 " SELECT d.webhook_id, $1, $2, d.url, d.payload, $3"
                 " FROM unnest($4::text[], $5::text[], $6::jsonb[]) AS d(webhook_id, url, payload)"
@@ -62,8 +64,8 @@ class PgStore:
         Spans every environment on purpose: this is the work queue, not a read for a caller.
         """
         rows = await self._pool.fetch(
-            f"UPDATE {SCHEMA}.deliveries AS d SET next_attempt_at = $2"
-            f" FROM (SELECT webhook_id FROM {SCHEMA}.deliveries"
+            "UPDATE webhooks.deliveries AS d SET next_attempt_at = $2"
+            " FROM (SELECT webhook_id FROM webhooks.deliveries"
             "        WHERE status = 'pending' AND next_attempt_at <= $1"
             "        ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) AS due"
             " WHERE d.webhook_id = due.webhook_id"
@@ -74,10 +76,10 @@ class PgStore:
         return [Delivery(**dict(r)) for r in rows]
 
     async def record(self, delivery: Delivery, outcome: Outcome) -> bool:
-        """Save an attempt's outcome and queue its event; False if another worker got there first."""
+        """Save an attempt's outcome and queue its event; False if another worker was first."""
         async with self._pool.acquire() as conn, conn.transaction():
             status = await conn.execute(
-                f"UPDATE {SCHEMA}.deliveries SET status = $3, attempts = $4,"
+                "UPDATE webhooks.deliveries SET status = $3, attempts = $4,"
                 " next_attempt_at = COALESCE($5, next_attempt_at), last_status_code = $6,"
                 " last_error = $7, delivered_at = $8"
                 " WHERE environment_id = $1 AND webhook_id = $2"
@@ -95,7 +97,7 @@ class PgStore:
     async def get(self, environment_id: int, webhook_id: str) -> dict[str, Any] | None:
         """One delivery row as stored, for operators and tests."""
         row = await self._pool.fetchrow(
-            f"SELECT * FROM {SCHEMA}.deliveries WHERE environment_id = $1 AND webhook_id = $2",
+            "SELECT * FROM webhooks.deliveries WHERE environment_id = $1 AND webhook_id = $2",
             environment_id, webhook_id,
         )
         return dict(row) if row else None
@@ -103,7 +105,7 @@ class PgStore:
     async def for_event(self, environment_id: int, source_event_id: Any) -> list[dict[str, Any]]:
         """The webhooks an event produced."""
         rows = await self._pool.fetch(
-            f"SELECT * FROM {SCHEMA}.deliveries WHERE environment_id = $1"
+            "SELECT * FROM webhooks.deliveries WHERE environment_id = $1"
             " AND source_event_id = $2 ORDER BY created_at, webhook_id",
             environment_id, source_event_id,
         )

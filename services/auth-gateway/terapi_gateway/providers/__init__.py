@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from terapi_common.events import AuthMode as AuthModeName
+
 from terapi_gateway.providers import api_key, basic
 
 

@@ -1,0 +1,376 @@
+"""The vault's records and rules: integration settings, credential shapes, events, views."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from terapi_common.errors import InvalidInputError, NotFoundError
+from terapi_common.events import (
+    AuthMode,
+    ConnectionCreated,
+    ConnectionDeleted,
+    ConnectionUpdated,
+    EndUser,
+)
+from terapi_vault.inputs import IntegrationCreate, IntegrationPatch, ProviderConfig
+
+OAUTH_MODES = frozenset({"OAUTH2", "OAUTH1", "OAUTH2_CC"})
+# The fields a connection's credentials must carry, by auth mode (RFC 6749 / RFC 5849 names).
+REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "API_KEY": ("api_key",),
+    "BASIC": ("username",),
+    "OAUTH2": ("access_token",),
+    "OAUTH2_CC": ("access_token",),
+    "OAUTH1": ("oauth_token", "oauth_token_secret"),
+}
+DEFAULT_ENVIRONMENTS = ("dev", "prod")
+
+
+class ProviderFacts(Protocol):
+    """What the rules need to know about a catalog provider."""
+
+    name: str
+    display_name: str
+    auth_mode: str
+    authorization_url: str | None
+    token_url: str | None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment's public settings (its keys stay in the store, encrypted)."""
+
+    id: int
+    name: str
+    public_key: str
+    callback_url: str | None
+    webhook_url: str | None
+    webhook_secondary_url: str | None
+    send_new_connection_webhooks: bool
+    send_auth_failure_webhooks: bool
+    require_connect_sessions: bool
+
+
+@dataclass(frozen=True)
+class Integration:
+    """An integration as stored: its client secret only as ciphertext."""
+
+    environment_id: int
+    integration_id: str
+    provider: str
+    auth_mode: str
+    client_id: str | None
+    client_secret_encrypted: bytes | None
+    scopes: list[str]
+    provider_config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class IntegrationSettings:
+    """What the app configured for an integration, secret in the clear (memory only)."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    scopes: list[str] = field(default_factory=list)
+    provider_config: dict[str, Any] = field(default_factory=dict)
+
+
+def integration_aad(environment_id: int, integration_id: str) -> str:
+    """Associated data binding an integration's client secret to its row."""
+    return f"integration:{environment_id}:{integration_id}"
+
+
+def default_callback_url(public_base: str) -> str:
+    return f"{public_base}/oauth/callback"
+
+
+# ---------------------------------------------------------------- integrations
+
+
+def plan_integration(body: IntegrationCreate, provider: ProviderFacts) -> IntegrationSettings:
+    """The settings to store for a new integration, checked against its provider."""
+    credentials = body.credentials
+    config = _merged_config({}, body.provider_config, credentials)
+    scopes = body.scopes or []
+    if credentials is not None and credentials.scopes is not None:
+        scopes = credentials.scopes
+    settings = IntegrationSettings(
+        client_id=credentials.client_id if credentials else None,
+        client_secret=credentials.client_secret if credentials else None,
+        scopes=list(scopes),
+        provider_config=config,
+    )
+    check_settings(settings, provider, credentials_type=credentials.type if credentials else None)
+    return settings
+
+
+def patch_integration(
+    current: IntegrationSettings, patch: IntegrationPatch, provider: ProviderFacts
+) -> IntegrationSettings:
+    """The settings after a PATCH: only the fields sent change."""
+    credentials = patch.credentials
+    changed = replace(
+        current, provider_config=_merged_config(current.provider_config, patch.provider_config,
+                                                credentials)
+    )
+    if patch.scopes is not None:
+        changed = replace(changed, scopes=list(patch.scopes))
+    if credentials is not None:
+        changed = replace(
+            changed,
+            client_id=credentials.client_id or changed.client_id,
+            client_secret=credentials.client_secret or changed.client_secret,
+            scopes=list(credentials.scopes) if credentials.scopes is not None else changed.scopes,
+        )
+    has_credentials = credentials is not None and bool(
+        credentials.model_fields_set & {"type", "client_id", "client_secret"}
+    )
+    check_settings(
+        changed, provider, credentials_type=credentials.type if credentials else None,
+        credentials_sent=has_credentials,
+    )
+    return changed
+
+
+def _merged_config(
+    current: Mapping[str, Any], *updates: ProviderConfig | Any | None
+) -> dict[str, Any]:
+    """Apply provider settings sent at the top level or inside `credentials`; null removes."""
+    merged = dict(current)
+    for update in updates:
+        if update is None:
+            continue
+        sent = update.model_dump(mode="json", exclude_unset=True)
+        for name in ProviderConfig.model_fields:
+            if name not in sent:
+                continue
+            if sent[name] is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = sent[name]
+    return merged
+
+
+def check_settings(
+    settings: IntegrationSettings,
+    provider: ProviderFacts,
+    *,
+    credentials_type: str | None,
+    credentials_sent: bool | None = None,
+) -> None:
+    """Refuse settings that do not fit the provider's auth mode."""
+    mode = provider.auth_mode
+    sent = credentials_sent if credentials_sent is not None else credentials_type is not None
+    if mode not in OAUTH_MODES:
+        if sent or settings.scopes:
+            raise InvalidInputError(
+                f"credentials: {provider.name} uses {mode}; it takes no client credentials "
+                "or scopes", code="invalid_credentials",
+            )
+    elif not settings.client_id or not settings.client_secret:
+        raise InvalidInputError(
+            f"credentials: {provider.name} uses {mode}; send credentials with client_id "
+            "and client_secret", code="credentials_required",
+        )
+    if credentials_type is not None and credentials_type != mode:
+        raise InvalidInputError(
+            f"credentials.type: {provider.name} uses {mode}, not {credentials_type}",
+            code="invalid_credentials",
+        )
+    _check_provider_config(settings.provider_config, provider)
+
+
+def _check_provider_config(config: Mapping[str, Any], provider: ProviderFacts) -> None:
+    if config and provider.auth_mode != "OAUTH2":
+        raise InvalidInputError(
+            f"provider_config: {provider.name} uses {provider.auth_mode}; urls, pkce and "
+            "scope_separator apply to OAUTH2 providers only", code="invalid_provider_config",
+        )
+    if needs_urls(provider) and not config.get("urls"):
+        raise InvalidInputError(
+            f"credentials.urls: {provider.name} has no URLs of its own; send "
+            "authorization_url and token_url", code="invalid_provider_config",
+        )
+
+
+def needs_urls(provider: ProviderFacts) -> bool:
+    """A generic OAuth 2 provider: the integration supplies the URLs."""
+    return provider.auth_mode == "OAUTH2" and not (provider.authorization_url and provider.token_url)
+
+
+def mask_secret(secret: str | None) -> str | None:
+    """`****abcd`: enough to recognise a secret, never enough to use it."""
+    if secret is None:
+        return None
+    return "****" + (secret[-4:] if len(secret) >= 12 else "")
+
+
+def integration_view(
+    integration: Integration, *, client_secret: str | None, display_name: str, callback_url: str
+) -> dict[str, Any]:
+    """The integration as the API shows it."""
+    credentials = None
+    if integration.client_id is not None:
+        credentials = {
+            "type": integration.auth_mode,
+            "client_id": integration.client_id,
+            "client_secret": mask_secret(client_secret),
+        }
+    return {
+        "integration_id": integration.integration_id,
+        "provider": integration.provider,
+        "auth_mode": integration.auth_mode,
+        "display_name": display_name,
+        "scopes": integration.scopes,
+        "credentials": credentials,
+        "provider_config": integration.provider_config,
+        "callback_url": callback_url,
+        "created_at": integration.created_at,
+        "updated_at": integration.updated_at,
+    }
+
+
+# ---------------------------------------------------------------- connections
+
+
+def check_connection_credentials(auth_mode: AuthMode, value: Any) -> dict[str, Any]:
+    """The credentials to store, once their shape fits the auth mode."""
+    if not isinstance(value, dict):
+        raise InvalidInputError("credentials must be an object", code="invalid_credentials")
+    kind = value.get("type", auth_mode)
+    if kind != auth_mode:
+        raise InvalidInputError(
+            f"credentials.type is {kind!r} but the connection uses {auth_mode}",
+            code="invalid_credentials",
+        )
+    for name in REQUIRED_CREDENTIALS.get(auth_mode, ()):
+        if not isinstance(value.get(name), str) or not value[name]:
+            raise InvalidInputError(
+                f"credentials.{name} is required for {auth_mode}", code="invalid_credentials"
+            )
+    return {**value, "type": auth_mode}
+
+
+def public_credentials(credentials: dict[str, Any], *, include_refresh_token: bool) -> dict:
+    """Credentials as the backend reads them; the refresh token only when asked for."""
+    if include_refresh_token:
+        return credentials
+    credentials.pop("refresh_token", None)
+    raw = credentials.get("raw")
+    if isinstance(raw, dict) and "refresh_token" in raw:
+        credentials["raw"] = {k: v for k, v in raw.items() if k != "refresh_token"}
+    return credentials
+
+
+def pick_connection(
+    rows: Sequence[Mapping[str, Any]], connection_id: str, integration_id: str | None
+) -> Mapping[str, Any]:
+    """The one row a request names, or why it names none."""
+    if not rows:
+        raise NotFoundError(f"no connection {connection_id!r}", code="connection_not_found")
+    if len(rows) > 1 and integration_id is None:
+        raise InvalidInputError(
+            f"connection {connection_id!r} exists under several integrations; "
+            "pass integration_id", code="integration_id_required",
+        )
+    return rows[0]
+
+
+def connection_summary(row: Mapping[str, Any], *, environment: str) -> dict[str, Any]:
+    return {
+        "connection_id": row["connection_id"],
+        "integration_id": row["integration_id"],
+        "provider": row["provider"],
+        "auth_mode": row["auth_mode"],
+        "environment": environment,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "end_user": row["end_user"],
+    }
+
+
+def stored_event(
+    *, inserted: bool, environment_name: str, end_user: dict[str, Any] | None, **fields: Any
+) -> ConnectionCreated | ConnectionUpdated:
+    """connection.created for a new row, connection.updated for an override."""
+    kind = ConnectionCreated if inserted else ConnectionUpdated
+    return kind(
+        environment=environment_name,
+        end_user=EndUser.model_validate(end_user) if end_user else None,
+        **fields,
+    )
+
+
+def deleted_event(
+    row: Mapping[str, Any], *, environment_id: int, environment_name: str
+) -> ConnectionDeleted:
+    end_user = row["end_user"]
+    return ConnectionDeleted(
+        environment_id=environment_id,
+        environment=environment_name,
+        connection_id=row["connection_id"],
+        integration_id=row["integration_id"],
+        provider=row["provider"],
+        auth_mode=row["auth_mode"],
+        end_user=EndUser.model_validate(end_user) if end_user else None,
+    )
+
+
+def like_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def encode_cursor(row: Mapping[str, Any]) -> str:
+    """An opaque position after `row` in newest-first order."""
+    position = [row["created_at"].isoformat(), row["integration_id"], row["connection_id"]]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, integration_id, connection_id = json.loads(base64.urlsafe_b64decode(padded))
+        when = datetime.fromisoformat(created)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInputError("cursor is not one this API gave out", code="invalid_cursor") from None
+    if not isinstance(integration_id, str) or not isinstance(connection_id, str):
+        raise InvalidInputError("cursor is not one this API gave out", code="invalid_cursor")
+    return when, integration_id, connection_id
+
+
+# ---------------------------------------------------------------- environments
+
+
+def environment_view(environment: Environment, *, public_base: str) -> dict[str, Any]:
+    """Environment settings as the API shows them (never a key or secret)."""
+    return {
+        "name": environment.name,
+        "public_key": environment.public_key,
+        "callback_url": environment.callback_url,
+        "webhook_url": environment.webhook_url,
+        "webhook_secondary_url": environment.webhook_secondary_url,
+        "send_new_connection_webhooks": environment.send_new_connection_webhooks,
+        "send_auth_failure_webhooks": environment.send_auth_failure_webhooks,
+        "require_connect_sessions": environment.require_connect_sessions,
+        "default_callback_url": default_callback_url(public_base),
+    }
+
+
+def callback_url(environment: Environment, *, public_base: str) -> str:
+    return environment.callback_url or default_callback_url(public_base)
+
+
+def webhook_urls(environment: Environment) -> list[str]:
+    """Where webhooks go: primary then secondary, without blanks or repeats."""
+    urls = [environment.webhook_url, environment.webhook_secondary_url]
+    return list(dict.fromkeys(u for u in urls if u))

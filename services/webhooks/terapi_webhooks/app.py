@@ -1,0 +1,89 @@
+"""The webhooks service: signs and delivers notifications to the app's backend, with retries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from terapi_common.db import OutboxRelay
+from terapi_common.events import AuthFailed, ConnectionCreated, ConnectionUpdated
+from terapi_common.runtime import RUNTIME, Runtime
+from terapi_common.settings import WebhookSettings
+from terapi_common.topology import queue_name
+
+from terapi_webhooks import handlers
+from terapi_webhooks.delivery import Dispatcher, DispatchSettings
+from terapi_webhooks.domain import RetryPolicy
+from terapi_webhooks.keys import DISPATCHER, STORE
+from terapi_webhooks.store import PgStore
+from terapi_webhooks.targets import public_only_session
+
+NAME = "webhooks"
+SCHEMA = "webhooks"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+SUBSCRIPTIONS = {
+    "on_connection_created": ConnectionCreated,
+    "on_connection_updated": ConnectionUpdated,
+    "on_auth_failed": AuthFailed,
+}
+
+
+def setup(app: web.Application) -> None:
+    """No routes: the service only consumes events and delivers webhooks."""
+    app.cleanup_ctx.append(_webhooks_ctx)
+
+
+def dispatch_settings(settings: WebhookSettings, runtime: Runtime) -> DispatchSettings:
+    return DispatchSettings(
+        policy=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            first_retry_seconds=settings.first_retry_seconds,
+            max_retry_seconds=settings.max_retry_seconds,
+        ),
+        timeout_seconds=settings.timeout_seconds,
+        sign_timeout_seconds=runtime.settings.rpc_timeout_seconds,
+        allow_private_targets=settings.allow_private_targets,
+    )
+
+
+def _http_session(runtime: Runtime, settings: WebhookSettings) -> aiohttp.ClientSession | None:
+    """A session of our own when none is shared or when only public targets are allowed."""
+    if not settings.allow_private_targets:
+        return public_only_session()
+    return None if runtime.http is not None else aiohttp.ClientSession()
+
+
+async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    settings = WebhookSettings()
+    store = PgStore(runtime.pool)
+    relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
+    own_http = _http_session(runtime, settings)
+    dispatcher = Dispatcher(
+        store=store, bus=runtime.bus, http=own_http or runtime.require_http(),
+        clock=runtime.clock, settings=dispatch_settings(settings, runtime),
+        on_recorded=relay.kick,
+    )
+    handle = partial(
+        handlers.on_notifying_event, store=store, bus=runtime.bus, clock=runtime.clock,
+        wake=dispatcher.kick,
+    )
+    subscriptions = [
+        await runtime.bus.subscribe(queue_name(NAME, name), [event_type], handle)
+        for name, event_type in SUBSCRIPTIONS.items()
+    ]
+    relay.start()
+    dispatcher.start()
+    app[STORE] = store
+    app[DISPATCHER] = dispatcher
+    yield
+    for subscription in subscriptions:
+        await subscription.stop()
+    await dispatcher.stop()
+    await relay.stop()
+    if own_http is not None:
+        await own_http.close()

@@ -1,0 +1,195 @@
+"""The gateway on a real database, with the vault played by a fake on the same bus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from terapi_common.clock import FakeClock
+from terapi_common.crypto import KeyRing, connection_aad, random_token, sha256_hex
+from terapi_common.db import create_pool
+from terapi_common.errors import InvalidInputError, NotFoundError, UnauthorizedError
+from terapi_common.events import (
+    AuthenticateSecretKey,
+    AuthFailed,
+    AuthMode,
+    ConnectionStored,
+    EnvironmentIdentity,
+    Event,
+    OperationFinished,
+    OperationStarted,
+    ResolvePublicKey,
+    StoreConnection,
+)
+from terapi_common.memory_bus import MemoryBus
+from terapi_common.runtime import Runtime, build_app
+from terapi_common.settings import TerapiSettings
+from terapi_gateway import app as gateway_app
+from tests.conftest import unique
+
+PUBLIC_URL = "https://terapi.example.com"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment the fake vault knows, with its keys."""
+
+    id: int
+    name: str
+    secret_key: str
+    public_key: str
+
+
+@dataclass
+class FakeVault:
+    """The vault's side of the commands the gateway sends, kept in memory."""
+
+    key_ring: KeyRing
+    identities: dict[str, EnvironmentIdentity] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    integrations: dict[tuple[int, str], tuple[str, AuthMode]] = field(default_factory=dict)
+    stored: list[tuple[StoreConnection, Any]] = field(default_factory=list)
+    unknown_public_key_status: int = 401
+    _next_id: int = 1000
+
+    def add_environment(self, *, connect_sessions_required: bool = False) -> Environment:
+        self._next_id += 1
+        env = Environment(
+            id=self._next_id,
+            name=unique("env"),
+            secret_key=random_token("sk_"),
+            public_key=random_token("pk_", 16),
+        )
+        identity = EnvironmentIdentity(
+            environment_id=env.id,
+            environment_name=env.name,
+            connect_sessions_required=connect_sessions_required,
+        )
+        self.identities[f"s:{sha256_hex(env.secret_key)}"] = identity
+        self.identities[f"p:{env.public_key}"] = identity
+        self.names[env.id] = env.name
+        return env
+
+    def add_integration(self, env: Environment, provider: str, auth_mode: AuthMode) -> str:
+        integration_id = unique(provider)
+        self.integrations[(env.id, integration_id)] = (provider, auth_mode)
+        return integration_id
+
+    async def authenticate_secret_key(self, command: AuthenticateSecretKey) -> EnvironmentIdentity:
+        identity = self.identities.get(f"s:{command.key_digest}")
+        if identity is None:
+            raise UnauthorizedError("unknown secret key", code="invalid_secret_key")
+        return identity
+
+    async def resolve_public_key(self, command: ResolvePublicKey) -> EnvironmentIdentity:
+        identity = self.identities.get(f"p:{command.public_key}")
+        if identity is not None:
+            return identity
+        if self.unknown_public_key_status == 404:
+            raise NotFoundError("no environment has this public key", code="public_key_not_found")
+        raise UnauthorizedError("unknown public key", code="invalid_public_key")
+
+    async def store_connection(self, command: StoreConnection) -> ConnectionStored:
+        found = self.integrations.get((command.environment_id, command.integration_id))
+        if found is None:
+            raise NotFoundError("no such integration", code="integration_not_found")
+        provider, auth_mode = found
+        if auth_mode != command.auth_mode:
+            raise InvalidInputError(f"integration uses {auth_mode}", code="invalid_auth_mode")
+        aad = connection_aad(command.environment_id, command.integration_id, command.connection_id)
+        credentials = self.key_ring.unseal(command.sealed_credentials, aad=aad)
+        seen = any(
+            (c.environment_id, c.integration_id, c.connection_id)
+            == (command.environment_id, command.integration_id, command.connection_id)
+            for c, _ in self.stored
+        )
+        self.stored.append((command, credentials))
+        return ConnectionStored(
+            connection_id=command.connection_id,
+            integration_id=command.integration_id,
+            provider=provider,
+            auth_mode=auth_mode,
+            environment_name=self.names[command.environment_id],
+            operation="override" if seen else "creation",
+        )
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[MemoryBus]:
+    instance = MemoryBus()
+    await instance.connect()
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def vault(bus: MemoryBus, key_ring: KeyRing) -> FakeVault:
+    fake = FakeVault(key_ring)
+    await bus.serve(AuthenticateSecretKey, fake.authenticate_secret_key)
+    await bus.serve(ResolvePublicKey, fake.resolve_public_key)
+    await bus.serve(StoreConnection, fake.store_connection)
+    return fake
+
+
+@pytest.fixture
+async def published(bus: MemoryBus) -> list[Event]:
+    """Every operation and auth failure event the gateway publishes, as delivered."""
+    got: list[Event] = []
+
+    async def collect(event: Event) -> None:
+        got.append(event)
+
+    await bus.subscribe(
+        unique("terapi.test.gateway"), [OperationStarted, OperationFinished, AuthFailed], collect
+    )
+    return got
+
+
+@pytest.fixture
+async def client(aiohttp_client, database_url, bus, key_ring, clock, vault):
+    async def runtime() -> AsyncIterator[Runtime]:
+        pool = await create_pool(database_url, min_size=1, max_size=4)
+        try:
+            yield Runtime(
+                settings=TerapiSettings(public_url=PUBLIC_URL),
+                pool=pool,
+                bus=bus,
+                key_ring=key_ring,
+                clock=clock,
+            )
+        finally:
+            await pool.close()
+
+    return await aiohttp_client(build_app([gateway_app], runtime))
+
+
+async def open_session(client, env: Environment, **body: Any) -> str:
+    """Open a connect session as the app's backend would; returns its token."""
+    payload = {"end_user": {"id": unique("user")}, **body}
+    response = await client.post(
+        "/connect/sessions", json=payload, headers={"Authorization": f"Bearer {env.secret_key}"}
+    )
+    assert response.status == 201, await response.text()
+    return (await response.json())["token"]
+
+
+async def error_code(response) -> str:
+    return (await response.json())["error"]["code"]
