@@ -279,7 +279,9 @@ class IntegrationInfo(Reply):
     provider: str
     auth_mode: AuthMode
     environment_name: str
+    display_name: str | None = None
     scopes: list[str] = Field(default_factory=list)
+    callback_url: str | None = None
     # Client id/secret and per-integration provider settings, sealed for the gateway.
     sealed_config: str | None = None
 
@@ -361,3 +363,104 @@ class ReplyEnvelope(BaseModel):
     reply: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     http_status: int | None = None
+
+
+# ---------------------------------------------------------------- credential lifecycle
+
+
+class RefreshFailed(Event):
+    """Refreshing a connection's credentials failed; the app may need to re-authorize."""
+
+    type: ClassVar[str] = "connection.refresh_failed"
+    connection_id: str
+    integration_id: str
+    provider: str
+    auth_mode: AuthMode
+    environment: str
+    end_user: EndUser | None = None
+    operation_id: str | None = None
+    attempts: int = 1
+    error: ErrorInfo
+
+
+class SealedConnection(Reply):
+    """A connection's credentials and its integration's client config, sealed for transit."""
+
+    connection_id: str
+    integration_id: str
+    provider: str
+    auth_mode: AuthMode
+    environment_name: str
+    connection_config: dict[str, Any] = Field(default_factory=dict)
+    end_user: EndUser | None = None
+    expires_at: datetime | None = None
+    version: int = 1  # bumps on every credential write; guards against lost updates
+    sealed_credentials: str  # aad: connection_aad(...)
+    sealed_config: str | None = None  # aad: f"integration:{env}:{integration_id}"
+
+
+class GetConnectionCredentials(Command):
+    """Read a connection's sealed credentials (the refresher's view of the vault)."""
+
+    type: ClassVar[str] = "vault.get_connection_credentials"
+    reply_model: ClassVar[ReplyModel] = SealedConnection
+    environment_id: int
+    integration_id: str
+    connection_id: str
+
+
+class CredentialsRefreshed(Reply):
+    """The vault's answer after storing refreshed credentials."""
+
+    stored: bool  # False when the connection changed meanwhile (version mismatch) or is gone
+    version: int | None = None
+
+
+class StoreRefreshedCredentials(Command):
+    """Replace a connection's credentials after a refresh, if nobody changed them meanwhile."""
+
+    type: ClassVar[str] = "vault.store_refreshed_credentials"
+    reply_model: ClassVar[ReplyModel] = CredentialsRefreshed
+    environment_id: int
+    integration_id: str
+    connection_id: str
+    expected_version: int
+    sealed_credentials: str
+    expires_at: datetime | None = None
+    operation_id: str | None = None
+
+
+class RevocationResult(Reply):
+    """Whether the provider confirmed the revocation."""
+
+    revoked: bool
+    detail: str | None = None
+
+
+class RevokeCredentials(Command):
+    """Revoke a connection's tokens at the provider (served by the refresher)."""
+
+    type: ClassVar[str] = "refresher.revoke_credentials"
+    reply_model: ClassVar[ReplyModel] = RevocationResult
+    environment_id: int
+    integration_id: str
+    connection_id: str
+    provider: str
+    connection_config: dict[str, Any] = Field(default_factory=dict)
+    sealed_credentials: str
+    sealed_config: str | None = None
+
+
+class IntegrationList(Reply):
+    """Integrations of an environment, without secrets."""
+
+    integrations: list[IntegrationInfo]
+
+
+class ListIntegrations(Command):
+    """List an environment's integrations, optionally only the named ones."""
+
+    type: ClassVar[str] = "vault.list_integrations"
+    reply_model: ClassVar[ReplyModel] = IntegrationList
+    environment_id: int
+    integration_ids: list[str] | None = None

@@ -150,14 +150,28 @@ def add_health_routes(app: web.Application, checks: dict[str, HealthCheck]) -> N
                 results[name] = await check()
             except Exception:  # noqa: BLE001  # a failing check means "not ready", not a crash
                 results[name] = False
-        ready = all(results.values()) and not app.get(SHUTTING_DOWN, False)
+        ready = all(results.values()) and not app[SHUTTING_DOWN].is_set()
         return json_response(
             {"status": "ready" if ready else "unavailable", "checks": results},
             status=200 if ready else 503,
         )
 
+    app[SHUTTING_DOWN] = ShutdownFlag()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
 
-SHUTTING_DOWN = web.AppKey("shutting_down", bool)
+class ShutdownFlag:
+    """Set when the app starts shutting down, so /readyz turns 503 before consumers stop."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+SHUTTING_DOWN = web.AppKey("shutting_down", ShutdownFlag)

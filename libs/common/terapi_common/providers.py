@@ -9,7 +9,7 @@ documents every field. URLs and parameter values may interpolate
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -319,12 +319,11 @@ def render_params(params: Mapping[str, str], *, connection_config: Mapping[str, 
                   credentials: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Interpolate parameter values; a parameter whose placeholder has no value is left out."""
     sources = {"connection_config": connection_config, "credentials": credentials or {}}
+
+    def filled(value: str) -> bool:
+        return all(sources[ns].get(f) not in (None, "") for ns, f in _PLACEHOLDER.findall(value))
+
     return {
         key: interpolate(value, connection_config=connection_config, credentials=credentials)
-        for key, value in params.items()
-        if _all_present(_PLACEHOLDER.finditer(value), sources)
+        for key, value in params.items() if filled(value)
     }
-
-
-def _all_present(matches: Iterable[re.Match[str]], sources: Mapping[str, Mapping[str, Any]]) -> bool:
-    return all(sources[m.group(1)].get(m.group(2)) not in (None, "") for m in matches)

@@ -100,7 +100,7 @@ def build_app(
 
 
 async def _mark_shutting_down(app: web.Application) -> None:
-    app[SHUTTING_DOWN] = True
+    app[SHUTTING_DOWN].set()
 
 
 def _database_ready(app: web.Application) -> Callable[[], Any]:

@@ -18,6 +18,7 @@ from terapi_common.events import (
     ConnectionUpdated,
     EndUser,
 )
+
 from terapi_vault.inputs import IntegrationCreate, IntegrationPatch, ProviderConfig
 
 OAUTH_MODES = frozenset({"OAUTH2", "OAUTH1", "OAUTH2_CC"})
@@ -30,6 +31,7 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "OAUTH1": ("oauth_token", "oauth_token_secret"),
 }
 DEFAULT_ENVIRONMENTS = ("dev", "prod")
+MAX_CONNECTION_ID = 255
 
 
 class ProviderFacts(Protocol):
@@ -86,6 +88,14 @@ class IntegrationSettings:
 def integration_aad(environment_id: int, integration_id: str) -> str:
     """Associated data binding an integration's client secret to its row."""
     return f"integration:{environment_id}:{integration_id}"
+
+
+def secret_key_aad(environment_id: int) -> str:
+    return f"environment:{environment_id}:secret_key"
+
+
+def webhook_secret_aad(environment_id: int) -> str:
+    return f"environment:{environment_id}:webhook_secret"
 
 
 def default_callback_url(public_base: str) -> str:
@@ -203,7 +213,8 @@ def _check_provider_config(config: Mapping[str, Any], provider: ProviderFacts) -
 
 def needs_urls(provider: ProviderFacts) -> bool:
     """A generic OAuth 2 provider: the integration supplies the URLs."""
-    return provider.auth_mode == "OAUTH2" and not (provider.authorization_url and provider.token_url)
+    has_urls = bool(provider.authorization_url and provider.token_url)
+    return provider.auth_mode == "OAUTH2" and not has_urls
 
 
 def mask_secret(secret: str | None) -> str | None:
@@ -284,6 +295,33 @@ def pick_connection(
     return rows[0]
 
 
+def check_connection_id(connection_id: str) -> str:
+    """Connection ids are 1 to 255 printable characters."""
+    if not 1 <= len(connection_id) <= MAX_CONNECTION_ID or not connection_id.isprintable():
+        raise InvalidInputError(
+            f"connection_id must be 1 to {MAX_CONNECTION_ID} printable characters",
+            code="invalid_connection_id",
+        )
+    return connection_id
+
+
+def connection_detail(
+    row: Mapping[str, Any], credentials: dict[str, Any], *, connection_id: str, environment: str
+) -> dict[str, Any]:
+    """A connection with its credentials, as the backend reads it."""
+    return {
+        "connection_id": connection_id,
+        "integration_id": row["integration_id"],
+        "provider": row["provider"],
+        "environment": environment,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "connection_config": row["connection_config"],
+        "end_user": row["end_user"],
+        "credentials": credentials,
+    }
+
+
 def connection_summary(row: Mapping[str, Any], *, environment: str) -> dict[str, Any]:
     return {
         "connection_id": row["connection_id"],
@@ -337,14 +375,17 @@ def encode_cursor(row: Mapping[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
+    bad = InvalidInputError("cursor is not one this API gave out", code="invalid_cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, integration_id, connection_id = json.loads(base64.urlsafe_b64decode(padded))
         when = datetime.fromisoformat(created)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInputError("cursor is not one this API gave out", code="invalid_cursor") from None
+        raise bad from None
     if not isinstance(integration_id, str) or not isinstance(connection_id, str):
-        raise InvalidInputError("cursor is not one this API gave out", code="invalid_cursor")
+        raise bad
+    if when.tzinfo is None:
+        raise bad
     return when, integration_id, connection_id
 
 

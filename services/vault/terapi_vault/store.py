@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-
 from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
+
 from terapi_vault import domain
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.inputs import ConnectionQuery
@@ -34,11 +34,11 @@ _DETAIL = (
     "created_at, updated_at"
 )
 READ_CONNECTION = (
-    f"SELECT {_DETAIL} FROM vault.connections "
+    f"SELECT {_DETAIL} FROM vault.connections "  # noqa: S608  # fixed text
     "WHERE environment_id = $1 AND connection_id = $2 LIMIT 2"
 )
 READ_CONNECTION_OF_INTEGRATION = (
-    f"SELECT {_DETAIL} FROM vault.connections "
+    f"SELECT {_DETAIL} FROM vault.connections "  # noqa: S608  # fixed text
     "WHERE environment_id = $1 AND connection_id = $2 AND integration_id = $3"
 )
 _UPSERT_CONNECTION = """

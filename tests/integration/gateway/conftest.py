@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from terapi_common.clock import FakeClock
 from terapi_common.crypto import KeyRing, connection_aad, random_token, sha256_hex
 from terapi_common.db import create_pool
@@ -30,6 +30,7 @@ from terapi_common.memory_bus import MemoryBus
 from terapi_common.runtime import Runtime, build_app
 from terapi_common.settings import TerapiSettings
 from terapi_gateway import app as gateway_app
+
 from tests.conftest import unique
 
 PUBLIC_URL = "https://terapi.example.com"
@@ -55,12 +56,11 @@ class FakeVault:
     integrations: dict[tuple[int, str], tuple[str, AuthMode]] = field(default_factory=dict)
     stored: list[tuple[StoreConnection, Any]] = field(default_factory=list)
     unknown_public_key_status: int = 401
-    _next_id: int = 1000
 
     def add_environment(self, *, connect_sessions_required: bool = False) -> Environment:
-        self._next_id += 1
         env = Environment(
-            id=self._next_id,
+            # Unique across the run: sessions of every test share one table.
+            id=uuid.uuid4().int % 2_000_000_000 + 1,
             name=unique("env"),
             secret_key=random_token("sk_"),
             public_key=random_token("pk_", 16),
@@ -119,8 +119,8 @@ class FakeVault:
         )
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

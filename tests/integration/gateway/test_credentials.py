@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from terapi_common.clock import FakeClock
 from terapi_common.memory_bus import MemoryBus
+
 from tests.integration.gateway.conftest import FakeVault, error_code, open_session
 
 pytestmark = pytest.mark.integration
@@ -106,7 +106,8 @@ async def test_missing_credentials_is_400_naming_the_field(
 ) -> None:
     env = vault.add_environment()
     integration = vault.add_integration(env, "any", "API_KEY" if mode == "api-key" else "BASIC")
-    response = await client.post(f"/auth/{mode}/{integration}?public_key={env.public_key}", json=body)
+    url = f"/auth/{mode}/{integration}?public_key={env.public_key}"
+    response = await client.post(url, json=body)
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["code"] == "missing_credentials"
@@ -114,9 +115,7 @@ async def test_missing_credentials_is_400_naming_the_field(
     assert vault.stored == []
 
 
-async def test_same_ids_again_override_the_connection(
-    client, vault: FakeVault, published
-) -> None:
+async def test_same_ids_again_send_the_new_credentials(client, vault: FakeVault) -> None:
     env = vault.add_environment()
     integration = vault.add_integration(env, "openai", "API_KEY")
     url = f"/auth/api-key/{integration}?public_key={env.public_key}&connection_id=c1"

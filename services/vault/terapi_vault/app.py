@@ -1,0 +1,58 @@
+"""The vault service: encrypted storage of environments, integrations and connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from terapi_common.db import OutboxRelay
+from terapi_common.providers import load_catalog
+from terapi_common.runtime import RUNTIME
+
+from terapi_vault import api
+from terapi_vault.auth import EnvironmentKeys
+from terapi_vault.commands import command_handlers
+from terapi_vault.handlers import Vault, create_default_environments
+from terapi_vault.keys import VAULT
+from terapi_vault.store import PgStore
+
+NAME = "vault"
+SCHEMA = "vault"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def setup(app: web.Application) -> None:
+    """Add the vault's routes and its resources' lifetime to `app`."""
+    app.router.add_routes(api.routes)
+    app.cleanup_ctx.append(_vault_context)
+
+
+async def _vault_context(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    key_ring = runtime.require_key_ring()
+    store = PgStore(runtime.pool)
+    await create_default_environments(store, key_ring)
+    relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
+    vault = Vault(
+        store=store,
+        key_ring=key_ring,
+        catalog=load_catalog(getattr(runtime.settings, "providers_path", None)),
+        keys=EnvironmentKeys(store),
+        clock=runtime.clock,
+        public_base=runtime.settings.public_base,
+        kick=relay.kick,
+    )
+    app[VAULT] = vault
+    relay.start()
+    servers = [
+        await runtime.bus.serve(command, handler)
+        for command, handler in command_handlers(vault).items()
+    ]
+    try:
+        yield
+    finally:
+        # Finish the commands in hand, then publish what they committed.
+        await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
+        await relay.stop()

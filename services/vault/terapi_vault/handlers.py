@@ -1,0 +1,275 @@
+"""The vault's use cases: environments, integrations and connections (HTTP and the bus)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+from terapi_common.clock import Clock
+from terapi_common.crypto import (
+    DecryptionError,
+    KeyRing,
+    connection_aad,
+    random_token,
+    sha256_hex,
+)
+from terapi_common.events import Event
+from terapi_common.providers import Catalog
+
+from terapi_vault import domain, errors
+from terapi_vault.auth import EnvironmentKeys
+from terapi_vault.domain import Environment, Integration, IntegrationSettings
+from terapi_vault.inputs import (
+    ConnectionQuery,
+    EnvironmentPatch,
+    IntegrationCreate,
+    IntegrationPatch,
+)
+from terapi_vault.signing import new_webhook_secret
+from terapi_vault.store import NewEnvironment, Row, Store
+
+log = structlog.get_logger("terapi.vault")
+
+
+@dataclass(frozen=True)
+class Vault:
+    """What the vault's handlers depend on."""
+
+    store: Store
+    key_ring: KeyRing
+    catalog: Catalog
+    keys: EnvironmentKeys
+    clock: Clock
+    public_base: str
+    kick: Callable[[], None]  # wakes the outbox relay after a commit
+
+
+# ---------------------------------------------------------------- environments
+
+
+async def create_environment(store: Store, key_ring: KeyRing, name: str) -> bool:
+    """Create `name` with fresh keys unless it exists; safe when replicas race."""
+    if await store.environment_by_name(name) is not None:
+        return False
+    environment_id = await store.next_environment_id()
+    secret_key = random_token("sk_")
+    return await store.insert_environment(NewEnvironment(
+        id=environment_id,
+        name=name,
+        public_key=random_token("pk_"),
+        secret_key_digest=sha256_hex(secret_key),
+        secret_key_encrypted=key_ring.encrypt_json(
+            secret_key, aad=domain.secret_key_aad(environment_id)
+        ),
+        webhook_secret_encrypted=key_ring.encrypt_json(
+            new_webhook_secret(), aad=domain.webhook_secret_aad(environment_id)
+        ),
+    ))
+
+
+async def create_default_environments(store: Store, key_ring: KeyRing) -> None:
+    for name in domain.DEFAULT_ENVIRONMENTS:
+        await create_environment(store, key_ring, name)
+
+
+async def require_environment(store: Store, environment_id: int) -> Environment:
+    environment = await store.environment_by_id(environment_id)
+    if environment is None:
+        raise errors.environment_not_found(environment_id)
+    return environment
+
+
+async def show_environment(vault: Vault, env: Environment) -> dict[str, Any]:
+    current = await require_environment(vault.store, env.id)
+    return domain.environment_view(current, public_base=vault.public_base)
+
+
+async def update_environment(
+    vault: Vault, env: Environment, patch: EnvironmentPatch
+) -> dict[str, Any]:
+    updated = await vault.store.update_environment(env.id, patch.changes(), now=vault.clock.now())
+    if updated is None:
+        raise errors.environment_not_found(env.id)
+    vault.keys.forget()
+    return domain.environment_view(updated, public_base=vault.public_base)
+
+
+# ---------------------------------------------------------------- integrations
+
+
+async def require_integration(
+    vault: Vault, environment_id: int, integration_id: str
+) -> Integration:
+    integration = await vault.store.get_integration(environment_id, integration_id)
+    if integration is None:
+        raise errors.integration_not_found(integration_id)
+    return integration
+
+
+def integration_settings(vault: Vault, integration: Integration) -> IntegrationSettings:
+    """The integration's settings with its client secret decrypted."""
+    secret = None
+    if integration.client_secret_encrypted is not None:
+        aad = domain.integration_aad(integration.environment_id, integration.integration_id)
+        try:
+            secret = vault.key_ring.decrypt_json(integration.client_secret_encrypted, aad=aad)
+        except DecryptionError:
+            log.warning("integration.secret_unreadable", integration_id=integration.integration_id)
+            raise errors.credentials_unreadable("client credentials") from None
+    return IntegrationSettings(
+        client_id=integration.client_id,
+        client_secret=secret,
+        scopes=integration.scopes,
+        provider_config=integration.provider_config,
+    )
+
+
+def _with_settings(
+    vault: Vault, integration: Integration, settings: IntegrationSettings
+) -> Integration:
+    secret = settings.client_secret
+    aad = domain.integration_aad(integration.environment_id, integration.integration_id)
+    return replace(
+        integration,
+        client_id=settings.client_id,
+        client_secret_encrypted=(
+            vault.key_ring.encrypt_json(secret, aad=aad) if secret is not None else None
+        ),
+        scopes=settings.scopes,
+        provider_config=settings.provider_config,
+    )
+
+
+def _integration_view(
+    vault: Vault, env: Environment, integration: Integration, client_secret: str | None
+) -> dict[str, Any]:
+    provider = vault.catalog.get(integration.provider)
+    return domain.integration_view(
+        integration,
+        client_secret=client_secret,
+        display_name=provider.display_name if provider else integration.provider,
+        callback_url=domain.callback_url(env, public_base=vault.public_base),
+    )
+
+
+async def create_integration(
+    vault: Vault, env: Environment, body: IntegrationCreate
+) -> dict[str, Any]:
+    provider = vault.catalog.require(body.provider)
+    settings = domain.plan_integration(body, provider)
+    now = vault.clock.now()
+    blank = Integration(
+        environment_id=env.id, integration_id=body.integration_id, provider=provider.name,
+        auth_mode=provider.auth_mode, client_id=None, client_secret_encrypted=None, scopes=[],
+        provider_config={}, created_at=now, updated_at=now,
+    )
+    integration = _with_settings(vault, blank, settings)
+    if not await vault.store.insert_integration(integration):
+        raise errors.integration_exists(body.integration_id)
+    return _integration_view(vault, env, integration, settings.client_secret)
+
+
+async def list_integrations(vault: Vault, env: Environment) -> dict[str, Any]:
+    integrations = await vault.store.list_integrations(env.id)
+    return {"data": [
+        _integration_view(vault, env, i, integration_settings(vault, i).client_secret)
+        for i in integrations
+    ]}
+
+
+async def show_integration(vault: Vault, env: Environment, integration_id: str) -> dict[str, Any]:
+    integration = await require_integration(vault, env.id, integration_id)
+    secret = integration_settings(vault, integration).client_secret
+    return _integration_view(vault, env, integration, secret)
+
+
+async def update_integration(
+    vault: Vault, env: Environment, integration_id: str, patch: IntegrationPatch
+) -> dict[str, Any]:
+    integration = await require_integration(vault, env.id, integration_id)
+    provider = vault.catalog.require(integration.provider)
+    settings = domain.patch_integration(integration_settings(vault, integration), patch, provider)
+    updated = replace(_with_settings(vault, integration, settings), updated_at=vault.clock.now())
+    if not await vault.store.update_integration(updated):
+        raise errors.integration_not_found(integration_id)
+    return _integration_view(vault, env, updated, settings.client_secret)
+
+
+async def delete_integration(vault: Vault, env: Environment, integration_id: str) -> None:
+    """Delete an integration and its connections, announcing each connection's deletion."""
+
+    def events(rows: Sequence[Row]) -> list[Event]:
+        return [
+            domain.deleted_event(r, environment_id=env.id, environment_name=env.name)
+            for r in rows
+        ]
+
+    if not await vault.store.delete_integration(env.id, integration_id, events=events):
+        raise errors.integration_not_found(integration_id)
+    vault.kick()
+
+
+# ---------------------------------------------------------------- providers
+
+
+def list_providers(vault: Vault) -> dict[str, Any]:
+    return {"data": [p.to_public_dict() for p in vault.catalog.all()]}
+
+
+def show_provider(vault: Vault, name: str) -> dict[str, Any]:
+    provider = vault.catalog.get(name)
+    if provider is None:
+        raise errors.provider_not_found(name)
+    return provider.to_public_dict()
+
+
+# ---------------------------------------------------------------- connections
+
+
+async def read_connection(
+    vault: Vault, env: Environment, connection_id: str,
+    *, integration_id: str | None, include_refresh_token: bool,
+) -> dict[str, Any]:
+    """The hot path: one indexed SELECT, one AES-GCM decrypt."""
+    rows = await vault.store.read_connection(env.id, connection_id, integration_id)
+    row = domain.pick_connection(rows, connection_id, integration_id)
+    aad = connection_aad(env.id, row["integration_id"], connection_id)
+    try:
+        credentials = vault.key_ring.decrypt_json(row["credentials_encrypted"], aad=aad)
+    except DecryptionError:
+        log.warning(
+            "connection.credentials_unreadable",
+            environment_id=env.id, integration_id=row["integration_id"],
+            connection_id=connection_id,
+        )
+        raise errors.credentials_unreadable("credentials") from None
+    credentials = domain.public_credentials(
+        credentials, include_refresh_token=include_refresh_token
+    )
+    return domain.connection_detail(
+        row, credentials, connection_id=connection_id, environment=env.name
+    )
+
+
+async def list_connections(
+    vault: Vault, env: Environment, query: ConnectionQuery
+) -> dict[str, Any]:
+    rows = await vault.store.list_connections(env.id, query)
+    page = rows[: query.limit]
+    more = len(rows) > query.limit
+    return {
+        "data": [domain.connection_summary(r, environment=env.name) for r in page],
+        "next_cursor": domain.encode_cursor(page[-1]) if more else None,
+    }
+
+
+async def delete_connection(
+    vault: Vault, env: Environment, connection_id: str, *, integration_id: str | None
+) -> None:
+    def event(row: Row) -> Event:
+        return domain.deleted_event(row, environment_id=env.id, environment_name=env.name)
+
+    await vault.store.delete_connection(env.id, connection_id, integration_id, event=event)
+    vault.kick()
