@@ -15,7 +15,6 @@ import time
 import uuid
 
 import aiohttp
-
 from harness import create_integration, percentile, running, secret
 
 

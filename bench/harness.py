@@ -15,10 +15,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from terapi_common.crypto import generate_key  # noqa: E402
 from tests.conftest import AMQP_URL, fresh_database  # noqa: E402  # needs the root on the path
 from tests.e2e.stack import Stack, free_port  # noqa: E402
-
-from terapi_common.crypto import generate_key  # noqa: E402
 
 
 @contextlib.contextmanager

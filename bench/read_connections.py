@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-
 from harness import create_integration, running, secret
 
 LUA = """

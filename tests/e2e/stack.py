@@ -24,11 +24,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            tail = log_path.read_text()[-4000:]
+            raise RuntimeError(f"{url} exited with {process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310
                 if response.status == 200:

@@ -45,7 +45,8 @@ async def _connect_session(http: aiohttp.ClientSession, stack: Stack, user_id: s
 def _webhook_for(connection_id: str, operation: str):
     def matches(_headers: dict[str, str], body: bytes) -> bool:
         payload = json.loads(body)
-        return payload.get("connection_id") == connection_id and payload.get("operation") == operation
+        return (payload.get("connection_id"), payload.get("operation")) == (
+            connection_id, operation)
 
     return matches
 
@@ -87,7 +88,8 @@ async def test_api_key_connection_end_to_end(stack: Stack, receiver: Receiver) -
         integration_id = await _setup_environment(http, stack, receiver, "api-key")
         token = await _connect_session(http, stack, "user-42")
         async with http.post(f"{stack.gateway}/auth/api-key/{integration_id}",
-                             params={"connection_id": connection_id, "connect_session_token": token},
+                             params={"connection_id": connection_id,
+                                     "connect_session_token": token},
                              json={"api_key": api_key}) as response:
             assert response.status == 200, await response.text()
             assert await response.json() == {"integration_id": integration_id,

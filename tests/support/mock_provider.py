@@ -220,8 +220,10 @@ class MockProvider:
         if client is None:
             return web.Response(status=401, text="oauth_problem=signature_invalid")
         token, secret = f"rq-{secrets.token_hex(8)}", secrets.token_hex(12)
-        self.request_tokens[token] = {"secret": secret, "callback": params.get("oauth_callback", ""),
-                                      "client_id": client.client_id, "verifier": ""}
+        self.request_tokens[token] = {
+            "secret": secret, "callback": params.get("oauth_callback", ""),
+            "client_id": client.client_id, "verifier": "",
+        }
         return _form({"oauth_token": token, "oauth_token_secret": secret,
                       "oauth_callback_confirmed": "true"})
 
@@ -283,8 +285,9 @@ class MockProvider:
             for k, v in fields.items()
         )
         sever = "<script>window.opener = null;</script>" if self.behaviour.sever_opener else ""
+        who = html.escape(fields.get("client_id", fields.get("oauth_token", "")))
         return f"""<!doctype html><html><head><title>Mock provider consent</title></head>
-<body>{sever}<h1>Authorize {html.escape(fields.get('client_id', fields.get('oauth_token', '')))}?</h1>
+<body>{sever}<h1>Authorize {who}?</h1>
 <p>Scopes: <span id="scopes">{html.escape(fields.get('scope', ''))}</span></p>
 <form method="post" action="{action}">{hidden}
 <button id="allow" name="decision" value="allow">Allow</button>

@@ -81,9 +81,8 @@ class _Cipher:
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
-        return (
-            bytes([self._current]) + nonce + self._keys[self._current].encrypt(nonce, plaintext, aad)
-        )
+        sealed = self._keys[self._current].encrypt(nonce, plaintext, aad)
+        return bytes([self._current]) + nonce + sealed
 
     def decrypt(self, blob: bytes, aad: bytes) -> bytes:
         if len(blob) < 1 + NONCE_BYTES + 16:

@@ -95,7 +95,8 @@ async def migrate(conn: asyncpg.Connection, schema: str, folder: Path) -> list[s
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
         await conn.execute(_common_tables(schema))
-        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")}
+        rows = await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")
+        done = {r["version"] for r in rows}
         for version, name, path in migration_files(folder):
             if version in done:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from terapi_common.events import (
@@ -86,10 +86,10 @@ def from_webhook(event: WebhookDelivered | WebhookAbandoned) -> OperationRecord:
 
 
 def duration_ms(started_at: datetime, ended_at: datetime | None) -> int | None:
-    """Whole milliseconds from start to end; None while running."""
+    """Whole milliseconds (rounded down) from start to end; None while running."""
     if ended_at is None:
         return None
-    return max(0, round((ended_at - started_at).total_seconds() * 1000))
+    return max(0, (ended_at - started_at) // timedelta(milliseconds=1))
 
 
 def summary(row: Mapping[str, Any]) -> dict[str, Any]:

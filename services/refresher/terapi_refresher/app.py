@@ -1,4 +1,4 @@
-"""The refresher: tracks when each connection's credentials expire."""
+"""The refresher: tracks when credentials expire, refreshes them ahead of time, revokes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from terapi_common.events import ConnectionCreated, ConnectionDeleted, ConnectionUpdated
+from terapi_common.events import (
+    ConnectionCreated,
+    ConnectionDeleted,
+    ConnectionUpdated,
+    RevokeCredentials,
+)
+from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
 from terapi_common.topology import queue_name
-from terapi_refresher import handlers
+from terapi_refresher import handlers, revoke
+from terapi_refresher.refresh import Tools
+from terapi_refresher.schedule import Scheduler
 from terapi_refresher.store import PgStore
 
 NAME = "refresher"
@@ -26,6 +34,9 @@ def setup(app: web.Application) -> None:
 async def _refresher_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     store = PgStore(runtime.pool)
+    tools = Tools(bus=runtime.bus, key_ring=runtime.require_key_ring(),
+                  catalog=load_catalog(runtime.settings.providers_path),
+                  http=runtime.require_http(), clock=runtime.clock)
     stored_queue = queue_name(NAME, "on_connection_stored")
     deleted_queue = queue_name(NAME, "on_connection_deleted")
     subscriptions = [
@@ -38,7 +49,12 @@ async def _refresher_ctx(app: web.Application) -> AsyncIterator[None]:
             deleted_queue, [ConnectionDeleted],
             partial(handlers.on_connection_deleted, store=store, consumer=deleted_queue),
         ),
+        await runtime.bus.serve(RevokeCredentials,
+                                partial(revoke.on_revoke_credentials, tools=tools)),
     ]
+    scheduler = Scheduler(store, tools)
+    scheduler.start()
     yield
     for subscription in subscriptions:
         await subscription.stop()
+    await scheduler.stop()

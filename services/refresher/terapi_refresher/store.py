@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
@@ -11,6 +14,20 @@ from terapi_common import db
 from terapi_common.events import Event
 
 SCHEMA = "refresher"
+
+
+@dataclass(frozen=True)
+class DueRefresh:
+    """A connection whose credentials are due for a refresh, claimed by this replica."""
+
+    environment_id: int
+    integration_id: str
+    connection_id: str
+    attempts: int
+
+    @property
+    def lock_key(self) -> str:
+        return f"refresh:{self.environment_id}:{self.integration_id}:{self.connection_id}"
 
 
 class Store(Protocol):
@@ -22,6 +39,14 @@ class Store(Protocol):
                      connection_id: str) -> None: ...
 
     async def due(self, environment_id: int, *, until: datetime) -> list[str]: ...
+
+    async def claim_due(self, *, now: datetime, lease: timedelta, limit: int
+                        ) -> list[DueRefresh]: ...
+
+    async def reschedule(self, item: DueRefresh, *, next_refresh_at: datetime | None,
+                         attempts: int) -> None: ...
+
+    def exclusive(self, key: str) -> AsyncIterator[bool]: ...
 
 
 class PgStore:
@@ -61,6 +86,48 @@ class PgStore:
             environment_id, until,
         )
         return [r["connection_id"] for r in rows]
+
+    async def claim_due(self, *, now: datetime, lease: timedelta, limit: int
+                        ) -> list[DueRefresh]:
+        """Take up to `limit` due rows; pushing them `lease` ahead hides them from others."""
+        rows = await self._pool.fetch(
+            "WITH due AS (SELECT environment_id, integration_id, connection_id"
+            "  FROM refresher.schedules WHERE next_refresh_at <= $1"
+            "  ORDER BY next_refresh_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            " UPDATE refresher.schedules s SET next_refresh_at = $1 + $2, updated_at = now()"
+            " FROM due WHERE s.environment_id = due.environment_id"
+            " AND s.integration_id = due.integration_id AND s.connection_id = due.connection_id"
+            " RETURNING s.environment_id, s.integration_id, s.connection_id, s.attempts",
+            now, lease, limit,
+        )
+        return [DueRefresh(r["environment_id"], r["integration_id"], r["connection_id"],
+                           r["attempts"]) for r in rows]
+
+    async def reschedule(self, item: DueRefresh, *, next_refresh_at: datetime | None,
+                         attempts: int) -> None:
+        if next_refresh_at is None:
+            async with self._pool.acquire() as conn:
+                await self._delete(conn, item.environment_id, item.integration_id,
+                                   item.connection_id)
+            return
+        await self._pool.execute(
+            "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = $5,"
+            " updated_at = now() WHERE environment_id = $1 AND integration_id = $2"
+            " AND connection_id = $3",
+            item.environment_id, item.integration_id, item.connection_id, next_refresh_at,
+            attempts,
+        )
+
+    @asynccontextmanager
+    async def exclusive(self, key: str) -> AsyncIterator[bool]:
+        """Hold a PostgreSQL advisory lock on `key` if free: one refresh per connection."""
+        async with self._pool.acquire() as conn:
+            held = await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key)
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
 
     @staticmethod
     async def _delete(conn: asyncpg.Connection, environment_id: int, integration_id: str,

@@ -43,6 +43,9 @@ class ProviderFacts(Protocol):
     authorization_url: str | None
     token_url: str | None
 
+    @property
+    def is_generic(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -214,7 +217,7 @@ def _check_provider_config(config: Mapping[str, Any], provider: ProviderFacts) -
 def needs_urls(provider: ProviderFacts) -> bool:
     """A generic OAuth 2 provider: the integration supplies the URLs."""
     has_urls = bool(provider.authorization_url and provider.token_url)
-    return provider.auth_mode == "OAUTH2" and not has_urls
+    return provider.auth_mode == "OAUTH2" and (provider.is_generic or not has_urls)
 
 
 def mask_secret(secret: str | None) -> str | None:

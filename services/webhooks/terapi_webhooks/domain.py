@@ -126,7 +126,8 @@ def webhook_id(entropy: bytes) -> str:
 
 def retry_delay(attempt: int, *, policy: RetryPolicy, rand: float) -> float:
     """Seconds before the next try after `attempt` failed: exponential, full jitter."""
-    ceiling = min(policy.max_retry_seconds, policy.first_retry_seconds * 2 ** (attempt - 1))
+    doublings = min(attempt - 1, 60)  # past this the maximum rules anyway; no float overflow
+    ceiling = min(policy.max_retry_seconds, policy.first_retry_seconds * 2**doublings)
     return ceiling * min(max(rand, 0.0), 1.0)
 
 

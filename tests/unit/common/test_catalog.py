@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from terapi_common.errors import InvalidInputError
 from terapi_common.providers import (
     CATALOG_FILE,

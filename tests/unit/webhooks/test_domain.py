@@ -129,3 +129,7 @@ def test_non_public_addresses_are_not_public(address: str) -> None:
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111"])
 def test_public_addresses_are_public(address: str) -> None:
     assert domain.is_public_address(address)
+
+
+def test_backoff_of_a_very_late_attempt_is_the_maximum() -> None:
+    assert domain.retry_delay(5000, policy=POLICY, rand=1.0) == 60
