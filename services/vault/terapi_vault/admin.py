@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncpg
+
 from terapi_common.crypto import KeyRing
 from terapi_common.db import migrate
-
 from terapi_vault import domain, errors, handlers
 from terapi_vault.app import MIGRATIONS, SCHEMA
 from terapi_vault.store import PgStore

@@ -7,9 +7,9 @@ from typing import TypeVar
 from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict
+
 from terapi_common.errors import InvalidInputError
 from terapi_common.http import json_response, parse_model, read_json
-
 from terapi_vault import handlers
 from terapi_vault.inputs import (
     ConnectionQuery,

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+
 from terapi_common.db import OutboxRelay
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
-
 from terapi_vault import api
 from terapi_vault.auth import EnvironmentKeys
 from terapi_vault.commands import command_handlers

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+
 from terapi_common.crypto import sha256_hex
 from terapi_common.errors import UnauthorizedError
 from terapi_common.http import bearer_token
-
 from terapi_vault.domain import Environment
 from terapi_vault.store import Store
 

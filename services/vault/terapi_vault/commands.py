@@ -24,7 +24,6 @@ from terapi_common.events import (
     WebhookSignature,
     WebhookTargets,
 )
-
 from terapi_vault import domain, errors
 from terapi_vault.domain import Environment
 from terapi_vault.handlers import (

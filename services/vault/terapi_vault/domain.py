@@ -18,7 +18,6 @@ from terapi_common.events import (
     ConnectionUpdated,
     EndUser,
 )
-
 from terapi_vault.inputs import IntegrationCreate, IntegrationPatch, ProviderConfig
 
 OAUTH_MODES = frozenset({"OAUTH2", "OAUTH1", "OAUTH2_CC"})

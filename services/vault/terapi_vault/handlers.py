@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
+
 from terapi_common.clock import Clock
 from terapi_common.crypto import (
     DecryptionError,
@@ -17,7 +18,6 @@ from terapi_common.crypto import (
 )
 from terapi_common.events import Event
 from terapi_common.providers import Catalog
-
 from terapi_vault import domain, errors
 from terapi_vault.auth import EnvironmentKeys
 from terapi_vault.domain import Environment, Integration, IntegrationSettings

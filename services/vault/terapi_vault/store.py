@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+
 from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
-
 from terapi_vault import domain
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.inputs import ConnectionQuery

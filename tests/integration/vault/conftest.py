@@ -47,7 +47,9 @@ async def bus() -> AsyncIterator[MemoryBus]:
 
 
 @pytest.fixture
-async def client(aiohttp_client, database_url: str, key_ring: KeyRing, bus: MemoryBus) -> TestClient:
+async def client(
+    aiohttp_client, database_url: str, key_ring: KeyRing, bus: MemoryBus
+) -> TestClient:
     """The vault app, started: migrations applied, commands served on `bus`."""
 
     async def runtime() -> AsyncIterator[Runtime]:

@@ -88,7 +88,9 @@ async def test_get_unknown_integration_is_not_found(bus: MemoryBus, env: Env) ->
     assert caught.value.code == "integration_not_found"
 
 
-async def test_get_integration_of_unknown_environment_is_not_found(bus: MemoryBus, env: Env) -> None:
+async def test_get_integration_of_unknown_environment_is_not_found(
+    bus: MemoryBus, env: Env
+) -> None:
     with pytest.raises(NotFoundError) as caught:
         await bus.request(GetIntegration(environment_id=MISSING_ENVIRONMENT, integration_id="x"))
     assert caught.value.code == "environment_not_found"
