@@ -79,7 +79,8 @@ async def setup(pool, key_ring, provider_server):
     async with pool.acquire() as conn:
         await db.migrate(conn, SCHEMA, Path(MIGRATIONS))
     client = provider.add_client()
-    provider.refresh_tokens["rt-original"] = IssuedToken(client.client_id, "read", time.time() + 999)
+    provider.refresh_tokens["rt-original"] = IssuedToken(client.client_id, "read",
+                                                         time.time() + 999)
     env = int(time.time_ns() % 1_000_000_000)
     vault = FakeVault(key_ring, env, {"type": "OAUTH2", "access_token": "at-old",
                                       "refresh_token": "rt-original", "scopes": ["read"],
