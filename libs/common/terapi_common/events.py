@@ -207,6 +207,8 @@ class WebhookDelivered(Event):
     attempt: int
     status_code: int
     source_event_id: UUID
+    integration_id: str | None = None
+    connection_id: str | None = None
 
 
 class WebhookAbandoned(Event):
@@ -218,6 +220,8 @@ class WebhookAbandoned(Event):
     attempts: int
     last_error: str
     source_event_id: UUID
+    integration_id: str | None = None
+    connection_id: str | None = None
 
 
 # ---------------------------------------------------------------- request/reply

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from terapi_common.errors import ForbiddenError, InvalidInputError, UnauthorizedError
+from terapi_common.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    ProviderError,
+    UnauthorizedError,
+)
 
 
 class MissingAuthTokenError(UnauthorizedError):
@@ -51,3 +58,64 @@ class MissingCredentialsError(InvalidInputError):
     """A credential field the auth mode needs is absent or empty; the message names it."""
 
     code = "missing_credentials"
+
+
+class InvalidAuthModeError(InvalidInputError):
+    """The integration does not use the auth mode of the flow that was called."""
+
+    code = "invalid_auth_mode"
+
+
+class InvalidStateError(InvalidInputError):
+    """The callback's state (or OAuth 1 token) is unknown or was used already."""
+
+    code = "invalid_state"
+
+
+class StateExpiredError(InvalidInputError):
+    """The callback came after the flow's ten minutes were over."""
+
+    code = "state_expired"
+
+
+class AccessDeniedError(ForbiddenError):
+    """The end user refused consent at the provider."""
+
+    code = "access_denied"
+
+
+class ProviderRefusedError(ProviderError):
+    """The provider sent the end user back with an error other than a refusal."""
+
+    code = "provider_error"
+
+
+class TokenExchangeFailedError(ProviderError):
+    """The provider's token endpoint answered with an error or could not be reached."""
+
+    code = "token_exchange_failed"
+
+
+class InvalidTokenResponseError(ProviderError):
+    """The provider's token endpoint answered something that is not a usable token."""
+
+    code = "invalid_token_response"
+
+
+class ConnectionTestFailedError(ProviderError):
+    """The provider did not accept the credentials in the verification request."""
+
+    code = "connection_test_failed"
+    http_status = 400
+
+
+class FlowNotFoundError(NotFoundError):
+    """No OAuth flow was started with this flow id."""
+
+    code = "flow_not_found"
+
+
+class FlowIdInUseError(ConflictError):
+    """Another flow already uses this flow id; a flow id names one attempt only."""
+
+    code = "flow_id_in_use"

@@ -81,6 +81,7 @@ def from_webhook(event: WebhookDelivered | WebhookAbandoned) -> OperationRecord:
     return OperationRecord(
         environment_id=event.environment_id, id=event.webhook_id, kind="webhook",
         operation="delivery", status=status, started_at=at, ended_at=at, error=error,
+        integration_id=event.integration_id, connection_id=event.connection_id,
         messages=[line],
     )
 

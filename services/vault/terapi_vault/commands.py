@@ -1,4 +1,4 @@
-"""The vault's request/reply commands: key lookups, integrations, storing credentials, webhooks."""
+"""The vault's request/reply commands: key lookups, integrations and webhook signing."""
 
 from __future__ import annotations
 
@@ -6,26 +6,28 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from terapi_common.crypto import DecryptionError, connection_aad
-from terapi_common.errors import InvalidInputError, UnauthorizedError
+from terapi_common.crypto import DecryptionError
+from terapi_common.errors import UnauthorizedError
 from terapi_common.events import (
     AuthenticateSecretKey,
     Command,
-    ConnectionStored,
     EnvironmentIdentity,
-    Event,
+    GetConnectionCredentials,
     GetIntegration,
     GetWebhookTargets,
     IntegrationInfo,
+    IntegrationList,
+    ListIntegrations,
     Reply,
     ResolvePublicKey,
     SignWebhook,
     StoreConnection,
+    StoreRefreshedCredentials,
     WebhookSignature,
     WebhookTargets,
 )
-from terapi_vault import domain, errors
-from terapi_vault.domain import Environment
+from terapi_vault import credentials, domain, errors
+from terapi_vault.domain import Environment, Integration
 from terapi_vault.handlers import (
     Vault,
     integration_settings,
@@ -33,7 +35,6 @@ from terapi_vault.handlers import (
     require_integration,
 )
 from terapi_vault.signing import sign_webhook as sign
-from terapi_vault.store import NewConnection, Row
 
 
 def _identity(environment: Environment) -> EnvironmentIdentity:
@@ -57,6 +58,22 @@ async def resolve_public_key(command: ResolvePublicKey, *, vault: Vault) -> Envi
     return _identity(environment)
 
 
+def _integration_info(
+    vault: Vault, environment: Environment, integration: Integration, *, sealed_config: str | None
+) -> IntegrationInfo:
+    provider = vault.catalog.get(integration.provider)
+    return IntegrationInfo(
+        integration_id=integration.integration_id,
+        provider=integration.provider,
+        auth_mode=integration.auth_mode,
+        environment_name=environment.name,
+        display_name=provider.display_name if provider else integration.provider,
+        scopes=integration.scopes,
+        callback_url=domain.callback_url(environment, public_base=vault.public_base),
+        sealed_config=sealed_config,
+    )
+
+
 async def get_integration(command: GetIntegration, *, vault: Vault) -> IntegrationInfo:
     """Non-secret facts, plus the OAuth client sealed so only the gateway can read it."""
     environment = await require_environment(vault.store, command.environment_id)
@@ -65,76 +82,21 @@ async def get_integration(command: GetIntegration, *, vault: Vault) -> Integrati
     sealed = None
     if settings.client_id is not None:
         sealed = vault.key_ring.seal(
-            {
-                "client_id": settings.client_id,
-                "client_secret": settings.client_secret,
-                "provider_config": settings.provider_config,
-            },
+            domain.client_config(settings),
             aad=domain.integration_aad(environment.id, integration.integration_id),
         )
-    return IntegrationInfo(
-        integration_id=integration.integration_id,
-        provider=integration.provider,
-        auth_mode=integration.auth_mode,
-        environment_name=environment.name,
-        scopes=integration.scopes,
-        sealed_config=sealed,
-    )
+    return _integration_info(vault, environment, integration, sealed_config=sealed)
 
 
-async def store_connection(command: StoreConnection, *, vault: Vault) -> ConnectionStored:
-    """Create or override a connection; its event commits in the same transaction."""
+async def list_integrations(command: ListIntegrations, *, vault: Vault) -> IntegrationList:
+    """An environment's integrations (only the named ones when given), without secrets."""
     environment = await require_environment(vault.store, command.environment_id)
-    integration = await require_integration(vault, environment.id, command.integration_id)
-    if integration.auth_mode != command.auth_mode:
-        raise InvalidInputError(
-            f"auth_mode: integration {integration.integration_id!r} uses "
-            f"{integration.auth_mode}, not {command.auth_mode}", code="invalid_auth_mode",
-        )
-    domain.check_connection_id(command.connection_id)
-    aad = connection_aad(environment.id, command.integration_id, command.connection_id)
-    sealed = _unseal(vault, command, aad)
-    credentials = domain.check_connection_credentials(command.auth_mode, sealed)
-
-    def event(row: Row) -> Event:
-        return domain.stored_event(
-            inserted=row["inserted"], environment_name=environment.name,
-            end_user=row["end_user"], environment_id=environment.id,
-            connection_id=command.connection_id, integration_id=command.integration_id,
-            provider=integration.provider, auth_mode=command.auth_mode,
-            operation_id=command.operation_id, expires_at=command.expires_at,
-        )
-
-    inserted = await vault.store.upsert_connection(
-        NewConnection(
-            environment_id=environment.id, integration_id=command.integration_id,
-            connection_id=command.connection_id, provider=integration.provider,
-            auth_mode=command.auth_mode,
-            credentials_encrypted=vault.key_ring.encrypt_json(credentials, aad=aad),
-            connection_config=command.connection_config,
-            end_user=command.end_user.model_dump(mode="json") if command.end_user else None,
-            expires_at=command.expires_at, now=vault.clock.now(),
-        ),
-        event=event,
-    )
-    if inserted is None:  # the integration was deleted meanwhile
-        raise errors.integration_not_found(command.integration_id)
-    vault.kick()
-    return ConnectionStored(
-        connection_id=command.connection_id, integration_id=command.integration_id,
-        provider=integration.provider, auth_mode=command.auth_mode,
-        environment_name=environment.name, operation="creation" if inserted else "override",
-    )
-
-
-def _unseal(vault: Vault, command: StoreConnection, aad: str) -> Any:
-    try:
-        return vault.key_ring.unseal(command.sealed_credentials, aad=aad)
-    except (DecryptionError, ValueError):
-        raise InvalidInputError(
-            "sealed_credentials were not sealed for this connection",
-            code="invalid_sealed_credentials",
-        ) from None
+    wanted = set(command.integration_ids) if command.integration_ids is not None else None
+    return IntegrationList(integrations=[
+        _integration_info(vault, environment, integration, sealed_config=None)
+        for integration in await vault.store.list_integrations(environment.id)
+        if wanted is None or integration.integration_id in wanted
+    ])
 
 
 async def get_webhook_targets(command: GetWebhookTargets, *, vault: Vault) -> WebhookTargets:
@@ -170,7 +132,10 @@ _HANDLERS: dict[type[Command], Callable[..., Awaitable[Reply]]] = {
     AuthenticateSecretKey: authenticate_secret_key,
     ResolvePublicKey: resolve_public_key,
     GetIntegration: get_integration,
-    StoreConnection: store_connection,
+    ListIntegrations: list_integrations,
+    StoreConnection: credentials.store_connection,
+    GetConnectionCredentials: credentials.get_connection_credentials,
+    StoreRefreshedCredentials: credentials.store_refreshed_credentials,
     GetWebhookTargets: get_webhook_targets,
     SignWebhook: sign_webhook,
 }

@@ -219,6 +219,15 @@ def needs_urls(provider: ProviderFacts) -> bool:
     return provider.auth_mode == "OAUTH2" and (provider.is_generic or not has_urls)
 
 
+def client_config(settings: IntegrationSettings) -> dict[str, Any]:
+    """What the gateway and the refresher unseal to talk to the provider as the app."""
+    return {
+        "client_id": settings.client_id,
+        "client_secret": settings.client_secret,
+        "provider_config": settings.provider_config,
+    }
+
+
 def mask_secret(secret: str | None) -> str | None:
     """`****abcd`: enough to recognise a secret, never enough to use it."""
     if secret is None:
@@ -345,6 +354,24 @@ def stored_event(
     return kind(
         environment=environment_name,
         end_user=EndUser.model_validate(end_user) if end_user else None,
+        **fields,
+    )
+
+
+def refreshed_event(
+    row: Mapping[str, Any], *, environment_id: int, environment_name: str, **fields: Any
+) -> ConnectionUpdated:
+    """connection.updated for credentials renewed by the refresher."""
+    end_user = row["end_user"]
+    return ConnectionUpdated(
+        environment_id=environment_id,
+        environment=environment_name,
+        connection_id=row["connection_id"],
+        integration_id=row["integration_id"],
+        provider=row["provider"],
+        auth_mode=row["auth_mode"],
+        end_user=EndUser.model_validate(end_user) if end_user else None,
+        operation="refresh",
         **fields,
     )
 

@@ -29,6 +29,10 @@ _INTEGRATION = (
 _SUMMARY = (
     "integration_id, connection_id, provider, auth_mode, end_user, created_at, updated_at"
 )
+_FULL = (
+    "connection_id, integration_id, provider, auth_mode, credentials_encrypted, "
+    "connection_config, end_user, expires_at, version"
+)
 _DETAIL = (
     "integration_id, provider, credentials_encrypted, connection_config, end_user, "
     "created_at, updated_at"
@@ -53,8 +57,15 @@ ON CONFLICT (environment_id, integration_id, connection_id) DO UPDATE SET
     connection_config = c.connection_config || EXCLUDED.connection_config,
     end_user = COALESCE(EXCLUDED.end_user, c.end_user),
     expires_at = EXCLUDED.expires_at,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    version = c.version + 1
 RETURNING (xmax = 0) AS inserted, end_user
+"""
+_REPLACE_CREDENTIALS = """
+UPDATE vault.connections SET credentials_encrypted = $5, expires_at = $6, updated_at = $7,
+    version = version + 1
+WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3 AND version = $4
+RETURNING version, connection_id, integration_id, provider, auth_mode, end_user
 """
 _EDITABLE_ENVIRONMENT = frozenset({
     "webhook_url", "webhook_secondary_url", "callback_url", "send_new_connection_webhooks",
@@ -96,6 +107,19 @@ class NewConnection:
     now: datetime
 
 
+@dataclass(frozen=True)
+class CredentialsChange:
+    """New credentials for a connection, applied only if it is still at `expected_version`."""
+
+    environment_id: int
+    integration_id: str
+    connection_id: str
+    expected_version: int
+    credentials_encrypted: bytes
+    expires_at: datetime | None
+    now: datetime
+
+
 class Store(Protocol):
     """What the vault's handlers need from storage."""
 
@@ -123,9 +147,15 @@ class Store(Protocol):
         self, environment_id: int, connection_id: str, integration_id: str | None
     ) -> Sequence[Row]: ...
     async def list_connections(self, environment_id: int, query: ConnectionQuery) -> list[Row]: ...
+    async def get_connection(
+        self, environment_id: int, integration_id: str, connection_id: str
+    ) -> Row | None: ...
     async def upsert_connection(
         self, connection: NewConnection, *, event: Callable[[Row], Event]
     ) -> bool | None: ...
+    async def replace_credentials(
+        self, change: CredentialsChange, *, event: Callable[[Row], Event]
+    ) -> int | None: ...
     async def delete_connection(
         self, environment_id: int, connection_id: str, integration_id: str | None,
         *, event: Callable[[Row], Event],
@@ -300,6 +330,26 @@ class PgStore:
             f"LIMIT {arg(query.limit + 1)}",
             *args,
         )
+
+    async def get_connection(
+        self, environment_id: int, integration_id: str, connection_id: str
+    ) -> Row | None:
+        return await self._pool.fetchrow(
+            f"SELECT {_FULL} FROM vault.connections WHERE environment_id = $1 "  # noqa: S608  # fixed text
+            "AND integration_id = $2 AND connection_id = $3",
+            environment_id, integration_id, connection_id,
+        )
+
+    async def replace_credentials(
+        self, change: CredentialsChange, *, event: Callable[[Row], Event]
+    ) -> int | None:
+        """The new version, or None when the connection is gone or changed meanwhile."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(_REPLACE_CREDENTIALS, *astuple(change))
+            if row is None:
+                return None
+            await add_to_outbox(conn, SCHEMA, [event(row)])
+        return row["version"]
 
     async def upsert_connection(
         self, connection: NewConnection, *, event: Callable[[Row], Event]

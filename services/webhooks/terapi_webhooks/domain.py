@@ -142,6 +142,7 @@ def decide(
             environment_id=delivery.environment_id, occurred_at=now,
             webhook_id=delivery.webhook_id, url=display_url(delivery.url), attempt=attempt,
             status_code=code, source_event_id=delivery.source_event_id,
+            **_subject(delivery),
         )
         return Outcome("delivered", attempt, None, code, None, delivered_at=now, event=event)
     reason = error or f"endpoint answered HTTP {code}"
@@ -161,8 +162,15 @@ def abandon(
         environment_id=delivery.environment_id, occurred_at=now,
         webhook_id=delivery.webhook_id, url=display_url(delivery.url), attempts=attempts,
         last_error=error, source_event_id=delivery.source_event_id,
+        **_subject(delivery),
     )
     return Outcome("abandoned", attempts, None, status_code, error, event=event)
+
+
+def _subject(delivery: Delivery) -> dict[str, str | None]:
+    """The connection a webhook was about, so its delivery can be found by connection."""
+    return {"integration_id": delivery.payload.get("integration_id"),
+            "connection_id": delivery.payload.get("connection_id")}
 
 
 def postpone(delivery: Delivery, *, until: datetime, error: str) -> Outcome:

@@ -26,5 +26,5 @@ def served_paths(service: str) -> list[str]:
 def test_every_route_of_a_public_service_goes_through_the_ingress_to_it(app, service, backend):
     (ingress,) = kube.of_kind(app, "Ingress")
     host = ingress["spec"]["rules"][0]["host"]
-    unrouted = [p for p in served_paths(service) if kube.route(ingress, host, p) != (backend, "http")]
-    assert unrouted == []
+    routes = {path: kube.route(ingress, host, path) for path in served_paths(service)}
+    assert {path: to for path, to in routes.items() if to != (backend, "http")} == {}

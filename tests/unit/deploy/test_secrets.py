@@ -6,8 +6,8 @@ import shutil
 import subprocess
 
 import pytest
-from terapi_common.crypto import KeyRing, KeyRingError
 
+from terapi_common.crypto import KeyRing, KeyRingError
 from tests.unit.deploy import kube
 
 EXAMPLES = sorted(kube.SECRETS.glob("*.env.example"))

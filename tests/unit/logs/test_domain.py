@@ -45,3 +45,12 @@ def test_summary_names_kind_as_type_and_leaves_messages_out() -> None:
     shown = domain.summary(row)
     assert shown["type"] == "auth" and shown["duration_ms"] == 2000
     assert "kind" not in shown and "messages" not in shown
+
+
+def test_webhook_operation_can_be_found_by_its_connection() -> None:
+    event = WebhookDelivered(
+        environment_id=1, webhook_id="msg_1", url="https://app.example.com/hook", attempt=1,
+        status_code=200, source_event_id=uuid4(), integration_id="github", connection_id="alice",
+    )
+    record = domain.from_webhook(event)
+    assert (record.integration_id, record.connection_id) == ("github", "alice")
