@@ -14,7 +14,9 @@ from aiohttp import web
 
 from terapi_common.crypto import generate_key
 from tests.conftest import AMQP_URL, fresh_database
-from tests.e2e.stack import Stack, start_single_process, start_split_stack
+from tests.e2e.catalog import mock_catalog
+from tests.e2e.stack import Stack, free_port, start_single_process, start_split_stack
+from tests.support.provider_thread import RunningProvider, start_provider
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -31,11 +33,28 @@ def amqp_vhost_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def split_stack(amqp_vhost_url: str, tmp_path_factory) -> Iterator[Stack]:
+def mock_provider() -> Iterator[RunningProvider]:
+    """The OAuth provider every stack is pointed at, alive for the whole session."""
+    running = start_provider(free_port())
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def provider_env(mock_provider: RunningProvider, tmp_path_factory) -> dict[str, str]:
+    """Settings that add the mock provider's entries to the catalog."""
+    path = tmp_path_factory.mktemp("catalog") / "providers.yaml"
+    path.write_text(mock_catalog(mock_provider.base_url))
+    return {"TERAPI_PROVIDERS_PATH": str(path)}
+
+
+@pytest.fixture(scope="session")
+def split_stack(amqp_vhost_url: str, provider_env: dict[str, str], tmp_path_factory
+                ) -> Iterator[Stack]:
     with fresh_database() as database_url:
         stack = start_split_stack(
             tmp_path_factory.mktemp("split"), database_url=database_url,
-            amqp_url=amqp_vhost_url, key=generate_key(),
+            amqp_url=amqp_vhost_url, key=generate_key(), extra_env=provider_env,
         )
         try:
             yield stack
@@ -46,8 +65,8 @@ def split_stack(amqp_vhost_url: str, tmp_path_factory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def single_stack(tmp_path_factory) -> Iterator[Stack]:
-    stack = start_single_process(tmp_path_factory.mktemp("single"))
+def single_stack(provider_env: dict[str, str], tmp_path_factory) -> Iterator[Stack]:
+    stack = start_single_process(tmp_path_factory.mktemp("single"), extra_env=provider_env)
     yield stack
     codes = stack.stop()
     _keep_logs(stack, "single")

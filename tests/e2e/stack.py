@@ -107,10 +107,12 @@ def base_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_split_stack(tmp: Path, *, database_url: str, amqp_url: str, key: str) -> Stack:
+def start_split_stack(tmp: Path, *, database_url: str, amqp_url: str, key: str,
+                      extra_env: dict[str, str] | None = None) -> Stack:
     """Each service in its own process on real PostgreSQL and RabbitMQ."""
     ports = {name: free_port() for name in SERVICES}
     env = base_env(tmp / "home")
+    env.update(extra_env or {})
     env.update({
         "TERAPI_DATABASE_URL": database_url,
         "TERAPI_AMQP_URL": amqp_url,
@@ -131,10 +133,11 @@ def start_split_stack(tmp: Path, *, database_url: str, amqp_url: str, key: str) 
     return stack
 
 
-def start_single_process(tmp: Path) -> Stack:
+def start_single_process(tmp: Path, extra_env: dict[str, str] | None = None) -> Stack:
     """`terapi up` with no settings: embedded PostgreSQL and the in-process bus."""
     port = free_port()
     env = base_env(tmp / "home")
+    env.update(extra_env or {})
     env["TERAPI_WEBHOOK_FIRST_RETRY_SECONDS"] = "0.2"
     url = f"http://127.0.0.1:{port}"
     stack = Stack(env=env, log_dir=tmp, urls={n: url for n in SERVICES})

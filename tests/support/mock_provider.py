@@ -96,6 +96,10 @@ class MockProvider:
         app.router.add_post("/oauth/token", self.token)
         app.router.add_post("/oauth/revoke", self.revoke)
         app.router.add_get("/api/me", self.me)
+        app.router.add_get("/api/key-check", self.key_check)
+        # Tenant-scoped copies, like https://{subdomain}.zendesk.com/oauth/...
+        app.router.add_get("/t/{tenant}/oauth/authorize", self.authorize)
+        app.router.add_post("/t/{tenant}/oauth/token", self.token)
         app.router.add_post("/oauth1/request_token", self.oauth1_request_token)
         app.router.add_get("/oauth1/authorize", self.oauth1_authorize)
         app.router.add_post("/oauth1/authorize/decision", self.oauth1_decision)
@@ -106,7 +110,7 @@ class MockProvider:
 
     async def authorize(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
-        self.authorize_requests.append(query)
+        self.authorize_requests.append({**query, "_tenant": request.match_info.get("tenant", "")})
         client = self.clients.get(query.get("client_id", ""))
         if client is None or query.get("response_type") != "code":
             return web.Response(status=400, text="unknown client or response_type")
@@ -212,6 +216,13 @@ class MockProvider:
         if issued is None or issued.expires_at < time.time():
             return web.json_response({"error": "invalid_token"}, status=401)
         return web.json_response({"id": "provider-user-1", "scope": issued.scope})
+
+    async def key_check(self, request: web.Request) -> web.Response:
+        """An API that accepts keys starting with `good-`, to test connect-time verification."""
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if key.startswith("good-"):
+            return web.json_response({"ok": True})
+        return web.json_response({"error": "invalid_api_key"}, status=401)
 
     # ------------------------------------------------------------ OAuth 1.0a
 
