@@ -48,5 +48,8 @@ log "lint"
 .venv/bin/ruff check libs services cli tests bench
 .venv/bin/lint-imports --no-cache >/dev/null
 
+log "frontend SDK tests"
+node --test sdks/frontend/test/
+
 log "tests"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import structlog
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.bus import Bus
@@ -19,15 +20,18 @@ from terapi_common.events import (
     Event,
     StoreConnection,
 )
+from terapi_common.providers import Catalog
 
-from terapi_gateway import domain
+from terapi_gateway import domain, exchange
 from terapi_gateway.domain import Attempt, Caller, ConnectSessionRequest
 from terapi_gateway.errors import (
     InvalidConnectSessionTokenError,
     InvalidPublicKeyError,
     MissingAuthTokenError,
 )
+from terapi_gateway.integrations import Integration, load_integration
 from terapi_gateway.providers import CredentialsMode
+from terapi_gateway.providers.oauth2 import OAuthClient, endpoints
 from terapi_gateway.store import Store
 
 log = structlog.get_logger("terapi.gateway")
@@ -43,6 +47,12 @@ class Gateway:
     clock: Clock
     keys: KeyAuthenticator
     public_base: str
+    catalog: Catalog
+    http: aiohttp.ClientSession
+
+    @property
+    def default_callback_url(self) -> str:
+        return f"{self.public_base}/oauth/callback"
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,10 @@ async def connect_with_credentials(
     integration_id: str,
     connection_id: str | None,
     fields: Mapping[str, Any],
+    connection_config: Mapping[str, Any],
+    scopes: tuple[str, ...] | None = None,
 ) -> ConnectionStored:
-    """Seal the end user's credentials, have the vault store them, and report the attempt."""
+    """Check the end user's credentials, have the vault store them, and report the attempt."""
     attempt = domain.begin_attempt(
         caller,
         integration_id=integration_id,
@@ -105,45 +117,104 @@ async def connect_with_credentials(
         now=gateway.clock.now(),
     )
     attempt = attempt.log(f"{mode.title} connection requested", at=attempt.started_at)
+    bind_attempt(attempt)
+    try:
+        values = mode.credentials(fields)
+        integration = await load_integration(
+            gateway, attempt.environment_id, integration_id, modes=[mode.name]
+        )
+        attempt = replace(attempt, provider=integration.info.provider)
+        config = integration.provider.check_connection_config(connection_config)
+        credentials, attempt = await _obtain(gateway, attempt, integration, values, config, scopes)
+        stored = await store_credentials(gateway, attempt, credentials, connection_config=config)
+    except Exception as exc:
+        await report_failure(gateway, attempt, exc)
+        raise
+    await report_success(gateway, attempt, stored)
+    return stored
+
+
+async def _obtain(
+    gateway: Gateway, attempt: Attempt, integration: Integration, values: dict[str, Any],
+    config: dict[str, str], scopes: tuple[str, ...] | None,
+) -> tuple[dict[str, Any], Attempt]:
+    """The credentials to store: checked with the provider, or a token fetched for them."""
+    provider, now = integration.provider, gateway.clock.now
+    if attempt.auth_mode != "OAUTH2_CC":
+        checked = provider.check_credentials({k: v for k, v in values.items() if k != "type"}
+                                             ) if provider.credentials else {}
+        values = {**values, **checked}
+        if provider.verification is not None:
+            await exchange.verify_credentials(
+                gateway.http, provider, credentials=values, connection_config=config
+            )
+            attempt = attempt.log(f"{provider.display_name} accepted the credentials", at=now())
+        return values, attempt
+    client = (
+        OAuthClient(values["client_id"], values["client_secret"]) if values
+        else exchange.require_client(integration.client)
+    )
+    ends = endpoints(provider, integration.client.provider_config if integration.client else {})
+    requested = scopes or tuple(integration.info.scopes or provider.default_scopes)
+    credentials = await exchange.client_credentials_token(
+        gateway.http, provider, ends, client, scopes=requested, connection_config=config,
+        now=now(),
+    )
+    if values:  # the refresher needs a per-connection client to fetch the next token
+        credentials |= {"client_id": client.client_id, "client_secret": client.client_secret}
+    return credentials, attempt.log("access token fetched with client credentials", at=now())
+
+
+def bind_attempt(attempt: Attempt) -> None:
+    """Put the attempt's ids on every log line of this request."""
     structlog.contextvars.bind_contextvars(
         environment_id=attempt.environment_id,
         integration_id=attempt.integration_id,
         connection_id=attempt.connection_id,
         operation_id=attempt.operation_id,
     )
-    try:
-        stored = await _store_credentials(gateway, attempt, mode.credentials(fields))
-    except Exception as exc:
-        error = domain.error_info(exc)
-        await _report(gateway, attempt.failed(error, now=gateway.clock.now()))
-        log.info("gateway.auth_attempt", outcome="failed", auth_mode=mode.name, error=error.code)
-        raise
-    await _report(gateway, attempt.succeeded(stored, now=gateway.clock.now()))
-    log.info(
-        "gateway.auth_attempt", outcome="success", auth_mode=mode.name, operation=stored.operation
-    )
-    return stored
 
 
-async def _store_credentials(
-    gateway: Gateway, attempt: Attempt, credentials: dict[str, Any]
+async def store_credentials(
+    gateway: Gateway, attempt: Attempt, credentials: dict[str, Any], *,
+    connection_config: Mapping[str, Any], expires_at: datetime | None = None,
 ) -> ConnectionStored:
+    """Seal the credentials for this connection and have the vault store them."""
     aad = connection_aad(attempt.environment_id, attempt.integration_id, attempt.connection_id)
+    if expires_at is None and isinstance(credentials.get("expires_at"), str):
+        expires_at = datetime.fromisoformat(credentials["expires_at"])
     command = StoreConnection(
         environment_id=attempt.environment_id,
         integration_id=attempt.integration_id,
         connection_id=attempt.connection_id,
         auth_mode=attempt.auth_mode,
         sealed_credentials=gateway.key_ring.seal(credentials, aad=aad),
+        connection_config=dict(connection_config),
         end_user=attempt.end_user,
         operation_id=attempt.operation_id,
+        expires_at=expires_at,
     )
     stored = await gateway.bus.request(command)
     assert isinstance(stored, ConnectionStored)
     return stored
 
 
-async def _report(gateway: Gateway, events: Sequence[Event]) -> None:
+async def report_failure(gateway: Gateway, attempt: Attempt, exc: Exception) -> None:
+    """Publish the failed operation and AuthFailed, and log the outcome (never a secret)."""
+    error = domain.error_info(exc)
+    await report(gateway, attempt.failed(error, now=gateway.clock.now()))
+    log.info("gateway.auth_attempt", outcome="failed", auth_mode=attempt.auth_mode,
+             error=error.code)
+
+
+async def report_success(gateway: Gateway, attempt: Attempt, stored: ConnectionStored) -> None:
+    """Publish the finished operation and log the outcome."""
+    await report(gateway, attempt.succeeded(stored, now=gateway.clock.now()))
+    log.info("gateway.auth_attempt", outcome="success", auth_mode=attempt.auth_mode,
+             operation=stored.operation)
+
+
+async def report(gateway: Gateway, events: Sequence[Event]) -> None:
     """Publish an attempt's events before answering; a broker hiccup must not undo the answer."""
     try:
         await gateway.bus.publish_many(events)
