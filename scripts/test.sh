@@ -34,6 +34,12 @@ ensure_rabbitmq() {
   rabbitmqctl await_startup >/dev/null
 }
 
+ensure_node() {
+  command -v node >/dev/null && return 0
+  log "installing Node.js"
+  apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
+}
+
 ensure_python_env() {
   log "installing Python packages"
   [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -42,6 +48,7 @@ ensure_python_env() {
 
 ensure_postgres
 ensure_rabbitmq
+ensure_node
 ensure_python_env
 
 log "lint"

@@ -185,10 +185,15 @@ class Attempt:
     messages: tuple[LogMessage, ...] = field(default=())
 
     def log(
-        self, message: str, *, at: datetime, level: Literal["info", "warning", "error"] = "info"
+        self,
+        message: str,
+        *,
+        at: datetime,
+        level: Literal["info", "warning", "error"] = "info",
+        meta: Mapping[str, Any] | None = None,
     ) -> Attempt:
-        """This attempt with one more line in its story (never put a secret in `message`)."""
-        line = LogMessage(at=at, level=level, message=message)
+        """This attempt with one more line in its story (never put a secret in it)."""
+        line = LogMessage(at=at, level=level, message=message, meta=dict(meta or {}))
         return replace(self, messages=(*self.messages, line))
 
     def started(self) -> OperationStarted:
