@@ -40,6 +40,13 @@ ensure_node() {
   apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
 }
 
+ensure_chromium() {
+  # Browser tests drive Debian's Chromium; Playwright never downloads a browser here.
+  [ -x "${TERAPI_CHROMIUM:-/usr/bin/chromium}" ] && return 0
+  log "installing Chromium"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+}
+
 ensure_python_env() {
   log "installing Python packages"
   [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -49,6 +56,7 @@ ensure_python_env() {
 ensure_postgres
 ensure_rabbitmq
 ensure_node
+ensure_chromium
 ensure_python_env
 
 log "lint"

@@ -21,8 +21,6 @@ from aiohttp import web
 from authlib.oauth1.rfc5849.signature import (
     construct_base_string,
     hmac_sha1_signature,
-    normalize_base_string_uri,
-    normalize_parameters,
 )
 
 
@@ -81,6 +79,11 @@ class MockProvider:
         # OAuth 1.0a
         self.request_tokens: dict[str, dict[str, str]] = {}
         self.oauth1_access: dict[str, str] = {}
+        # Every request's path and query; what the token and check endpoints were sent
+        self.paths: list[str] = []
+        self.token_headers: list[dict[str, str]] = []
+        self.basic_users: dict[str, str] = {}
+        self.check_headers: list[dict[str, str]] = []
 
     def add_client(self, client_id: str | None = None, *, redirect_uris: list[str] | None = None
                    ) -> Client:
@@ -90,10 +93,11 @@ class MockProvider:
         return client
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._record_path])
         app.router.add_get("/oauth/authorize", self.authorize)
         app.router.add_post("/oauth/authorize/decision", self.decision)
         app.router.add_post("/oauth/token", self.token)
+        app.router.add_get("/api/basic-check", self.basic_check)
         app.router.add_post("/oauth/revoke", self.revoke)
         app.router.add_get("/api/me", self.me)
         app.router.add_get("/api/key-check", self.key_check)
@@ -105,6 +109,23 @@ class MockProvider:
         app.router.add_post("/oauth1/authorize/decision", self.oauth1_decision)
         app.router.add_post("/oauth1/access_token", self.oauth1_access_token)
         return app
+
+    @web.middleware
+    async def _record_path(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.paths.append(request.path_qs)
+        return await handler(request)
+
+    # ------------------------------------------------------------ credential checks
+
+    async def basic_check(self, request: web.Request) -> web.Response:
+        """Accepts HTTP Basic credentials of the users in `basic_users`."""
+        self.check_headers.append(dict(request.headers))
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            if self.basic_users.get(username) == password:
+                return web.json_response({"ok": True})
+        return web.json_response({"error": "unauthorized"}, status=401)
 
     # ------------------------------------------------------------ OAuth 2
 
@@ -144,6 +165,7 @@ class MockProvider:
     async def token(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
         self.token_requests.append({k: v for k, v in form.items()})
+        self.token_headers.append(dict(request.headers))
         client = self._authenticate_client(request, form)
         if client is None:
             return _oauth_error("invalid_client", "client authentication failed", 401)
@@ -282,8 +304,8 @@ class MockProvider:
         form = dict(await request.post()) if request.can_read_body else {}
         params = [(k, v) for k, v in header.items() if k not in ("oauth_signature", "realm")]
         params += list(request.query.items()) + list(form.items())
-        base = construct_base_string(request.method, normalize_base_string_uri(str(request.url)),
-                                     normalize_parameters(params))
+        # construct_base_string normalizes the URI and the parameters itself (RFC 5849 §3.4.1).
+        base = construct_base_string(request.method, str(request.url), params)
         expected = hmac_sha1_signature(base, client.client_secret, token_secret)
         ok = secrets.compare_digest(expected, header.get("oauth_signature", ""))
         return header, client if ok else None

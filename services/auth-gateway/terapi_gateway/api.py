@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from terapi_common.http import Handler, json_response, read_json
 
+from terapi_common.errors import InvalidInputError
+from terapi_common.http import Handler, json_response, read_json
 from terapi_gateway import handlers
 from terapi_gateway.domain import ConnectSessionRequest
+from terapi_gateway.flow import parse_scopes, read_connect_request
 from terapi_gateway.keys import GATEWAY
 from terapi_gateway.providers import CREDENTIALS_MODES, CredentialsMode
 
 # Browsers may call these from the app's frontend; /connect/sessions is backend-only.
-BROWSER_PATHS = frozenset(f"/auth/{mode.slug}/{{integration_id}}" for mode in CREDENTIALS_MODES)
+BROWSER_PATHS = frozenset({
+    *(f"/auth/{mode.slug}/{{integration_id}}" for mode in CREDENTIALS_MODES),
+    "/oauth/result/{flow_id}",
+    "/connect/integrations",
+    "/connect/integrations/{integration_id}",
+})
 CORS_ALLOWED_HEADERS = "Content-Type, X-Request-Id"
 CORS_MAX_AGE_SECONDS = 600
 
@@ -59,20 +67,36 @@ def credentials_view(mode: CredentialsMode) -> Handler:
             connect_session_token=request.query.get("connect_session_token"),
             public_key=request.query.get("public_key"),
         )
-        body = await read_json(request, JsonObject)
+        fields = dict((await read_json(request, JsonObject)).model_extra or {})
         stored = await handlers.connect_with_credentials(
             gateway,
             caller,
             mode=mode,
             integration_id=request.match_info["integration_id"],
             connection_id=request.query.get("connection_id"),
-            fields=body.model_extra or {},
+            fields=fields,
+            connection_config=connection_config_of(request, fields.pop("connection_config", None)),
+            scopes=parse_scopes(request.query.get("scopes")),
         )
         return json_response(
             {"integration_id": stored.integration_id, "connection_id": stored.connection_id}
         )
 
     return view
+
+
+def connection_config_of(request: web.Request, in_body: Any) -> dict[str, Any]:
+    """Connection config from the body's `connection_config` or the query's `params` JSON."""
+    from_query = read_connect_request(
+        params=request.query.get("params"), scopes=None, authorization_params=None
+    ).connection_config
+    if in_body is None:
+        return from_query
+    if not isinstance(in_body, dict):
+        raise InvalidInputError("connection_config must be a JSON object")
+    if from_query:
+        raise InvalidInputError("send connection_config in the body or params, not both")
+    return in_body
 
 
 async def preflight(request: web.Request) -> web.Response:

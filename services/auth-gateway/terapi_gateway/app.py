@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
+import structlog
 from aiohttp import web
-from terapi_common.auth import KeyAuthenticator
-from terapi_common.runtime import RUNTIME
 
-from terapi_gateway import api
+from terapi_common.auth import KeyAuthenticator
+from terapi_common.providers import load_catalog
+from terapi_common.runtime import RUNTIME
+from terapi_gateway import api, connect_api, oauth_api
 from terapi_gateway.handlers import Gateway
 from terapi_gateway.keys import GATEWAY
 from terapi_gateway.store import PgStore
@@ -17,25 +22,53 @@ from terapi_gateway.store import PgStore
 NAME = "gateway"
 SCHEMA = "gateway"
 MIGRATIONS = Path(__file__).parent / "migrations"
+PURGE_INTERVAL_SECONDS = 600.0
+
+log = structlog.get_logger("terapi.gateway")
 
 
 def setup(app: web.Application) -> None:
     """Add the gateway's routes, its CORS headers and the context that wires it."""
     app.router.add_routes(api.routes())
+    app.router.add_routes(oauth_api.routes())
+    app.router.add_routes(connect_api.routes())
     app.on_response_prepare.append(api.add_cors_headers)
     app.cleanup_ctx.append(_gateway_context)
 
 
 async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    app[GATEWAY] = Gateway(
+    own_http = runtime.http is None
+    http = runtime.http or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    gateway = Gateway(
         store=PgStore(runtime.pool),
         bus=runtime.bus,
         key_ring=runtime.require_key_ring(),
         clock=runtime.clock,
         keys=KeyAuthenticator(runtime.bus),
         public_base=runtime.settings.public_base,
+        catalog=load_catalog(runtime.settings.providers_path),
+        http=http,
     )
-    # Nothing runs in the background yet: attempts publish their events before they
-    # answer, so in-flight requests finishing is all a graceful stop needs.
+    app[GATEWAY] = gateway
+    purge = asyncio.create_task(_purge_expired_flows(gateway), name="gateway purge")
+    # Attempts publish their events before they answer, so in-flight requests finishing
+    # is all a graceful stop needs; the purge holds nothing worth finishing.
     yield
+    purge.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purge
+    if own_http:
+        await http.close()
+
+
+async def _purge_expired_flows(gateway: Gateway) -> None:
+    """Drop OAuth flows and results past their lifetime, now and then."""
+    while True:
+        try:
+            removed = await gateway.store.purge_expired(now=gateway.clock.now())
+            if removed:
+                log.info("gateway.flows_purged", removed=removed)
+        except Exception:  # noqa: BLE001  # a database hiccup must not end the loop
+            log.exception("gateway.purge_failed")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)

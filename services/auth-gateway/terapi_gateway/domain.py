@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from terapi_common.errors import TerapiError
 from terapi_common.events import (
     AuthFailed,
@@ -24,7 +25,6 @@ from terapi_common.events import (
     OperationFinished,
     OperationStarted,
 )
-
 from terapi_gateway.errors import (
     ConnectSessionExpiredError,
     ConnectSessionRequiredError,

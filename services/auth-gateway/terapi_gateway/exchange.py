@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from terapi_common.providers import Provider
 
+from terapi_common.providers import Provider
 from terapi_gateway.errors import (
     ConnectionTestFailedError,
     MissingCredentialsError,

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from pydantic import BaseModel, ConfigDict
+
 from terapi_common.errors import InvalidInputError, TerapiError
 from terapi_common.events import EndUser, ErrorInfo
-
 from terapi_gateway.domain import Attempt
 from terapi_gateway.errors import StateExpiredError
 
@@ -299,3 +299,18 @@ def failed(error: ErrorInfo, *, integration_id: str | None = None,
            connection_id: str | None = None) -> FlowResult:
     return FlowResult(status="failed", integration_id=integration_id,
                       connection_id=connection_id, error=error)
+
+
+def result_redirect(return_url: str, result: FlowResult) -> str:
+    """The return URL with the outcome in its query (redirect mode)."""
+    if result.status == "success":
+        params = [("terapi_status", "success"),
+                  ("terapi_integration_id", result.integration_id or ""),
+                  ("terapi_connection_id", result.connection_id or "")]
+    else:
+        error = result.error or ErrorInfo(code="internal_error", message="internal error")
+        params = [("terapi_status", "error"), ("terapi_error", error.code),
+                  ("terapi_error_message", error.message)]
+    parts = urlsplit(return_url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + params
+    return urlunsplit(parts._replace(query=urlencode(query), fragment=parts.fragment))

@@ -9,11 +9,12 @@ from typing import Any
 
 import aiohttp
 import structlog
+
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.bus import Bus
 from terapi_common.clock import Clock
 from terapi_common.crypto import KeyRing, connection_aad, random_token
-from terapi_common.errors import NotFoundError, UnauthorizedError
+from terapi_common.errors import NotFoundError, ProviderError, UnauthorizedError
 from terapi_common.events import (
     ConnectionStored,
     EnvironmentIdentity,
@@ -21,7 +22,6 @@ from terapi_common.events import (
     StoreConnection,
 )
 from terapi_common.providers import Catalog
-
 from terapi_gateway import domain, exchange
 from terapi_gateway.domain import Attempt, Caller, ConnectSessionRequest
 from terapi_gateway.errors import (
@@ -202,6 +202,12 @@ async def store_credentials(
 async def report_failure(gateway: Gateway, attempt: Attempt, exc: Exception) -> None:
     """Publish the failed operation and AuthFailed, and log the outcome (never a secret)."""
     error = domain.error_info(exc)
+    if isinstance(exc, ProviderError) and exc.provider_error:
+        # The provider's own error fields, for whoever reads the operation in the logs.
+        meta = {"provider_error": exc.provider_error,
+                "provider_error_description": exc.provider_error_description}
+        attempt = attempt.log("the provider answered with an error", at=gateway.clock.now(),
+                              level="warning", meta={k: v for k, v in meta.items() if v})
     await report(gateway, attempt.failed(error, now=gateway.clock.now()))
     log.info("gateway.auth_attempt", outcome="failed", auth_mode=attempt.auth_mode,
              error=error.code)

@@ -16,7 +16,7 @@ from terapi_common.events import (
     ListIntegrations,
 )
 from terapi_common.providers import FieldSpec, Provider
-
+from terapi_gateway.domain import Caller, check_integration_allowed
 from terapi_gateway.errors import InvalidAuthModeError
 from terapi_gateway.providers.oauth2 import OAuthClient, client_from_config
 
@@ -113,3 +113,28 @@ def _field_view(spec: FieldSpec) -> dict[str, Any]:
         "optional": spec.optional or spec.default is not None,
         "secret": spec.secret,
     }
+
+
+async def describe(gateway: Gateway, caller: Caller, integration_id: str) -> dict[str, Any]:
+    """One integration as the SDK sees it, if the caller may open it."""
+    check_integration_allowed(caller, integration_id)
+    info = await gateway.bus.request(
+        GetIntegration(environment_id=caller.environment_id, integration_id=integration_id)
+    )
+    assert isinstance(info, IntegrationInfo)
+    return public_view(info, gateway.catalog.require(info.provider))
+
+
+async def describe_all(gateway: Gateway, caller: Caller) -> list[dict[str, Any]]:
+    """The integrations a connect session may open (all of the environment's if it names none)."""
+    listed = await list_integrations(gateway, caller.environment_id, caller.allowed_integrations)
+    views = []
+    for info in listed:
+        provider = gateway.catalog.get(info.provider)
+        if provider is not None and check_allowed(caller, info.integration_id):
+            views.append(public_view(info, provider))
+    return views
+
+
+def check_allowed(caller: Caller, integration_id: str) -> bool:
+    return caller.allowed_integrations is None or integration_id in caller.allowed_integrations

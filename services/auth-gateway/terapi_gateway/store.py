@@ -18,6 +18,13 @@ FLOW_COLUMNS = (
     " operation_id, started_at, expires_at"
 )
 
+# Single use: the first callback to mark the row wins; a replay finds nothing to update.
+_CONSUME_FLOW = (
+    "UPDATE gateway.oauth_flows SET consumed_at = $2"  # noqa: S608  # constant columns
+    " WHERE lookup_digest = $1 AND consumed_at IS NULL"
+    f" RETURNING {FLOW_COLUMNS}, secret_encrypted"
+)
+
 
 class Store(Protocol):
     """The gateway's own state."""
@@ -108,12 +115,7 @@ class PgStore:
     async def consume_flow(
         self, lookup_digest: str, *, now: datetime
     ) -> tuple[OAuthFlow, bytes | None] | None:
-        row = await self._pool.fetchrow(
-            "UPDATE gateway.oauth_flows SET consumed_at = $2"
-            " WHERE lookup_digest = $1 AND consumed_at IS NULL"
-            f" RETURNING {FLOW_COLUMNS}, secret_encrypted",
-            lookup_digest, now,
-        )
+        row = await self._pool.fetchrow(_CONSUME_FLOW, lookup_digest, now)
         if row is None:
             return None
         values = dict(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from terapi_common.crypto import KeyRing
+from terapi_common.crypto import DecryptionError, KeyRing
 from terapi_common.db import migrate
 from terapi_vault import domain, errors, handlers
 from terapi_vault.app import MIGRATIONS, SCHEMA
@@ -25,13 +25,18 @@ async def environment_keys(pool: asyncpg.Pool, key_ring: KeyRing, name: str) -> 
     secrets = await store.environment_secrets(environment.id) if environment else None
     if environment is None or secrets is None:
         raise errors.environment_not_found(name)
+    try:
+        secret_key = key_ring.decrypt_json(
+            secrets.secret_key_encrypted, aad=domain.secret_key_aad(environment.id)
+        )
+        webhook_secret = key_ring.decrypt_json(
+            secrets.webhook_secret_encrypted, aad=domain.webhook_secret_aad(environment.id)
+        )
+    except DecryptionError:
+        raise errors.keys_unreadable(name) from None
     return {
         "environment": environment.name,
         "public_key": environment.public_key,
-        "secret_key": key_ring.decrypt_json(
-            secrets.secret_key_encrypted, aad=domain.secret_key_aad(environment.id)
-        ),
-        "webhook_secret": key_ring.decrypt_json(
-            secrets.webhook_secret_encrypted, aad=domain.webhook_secret_aad(environment.id)
-        ),
+        "secret_key": secret_key,
+        "webhook_secret": webhook_secret,
     }

@@ -16,6 +16,7 @@ from terapi_vault.auth import EnvironmentKeys
 from terapi_vault.commands import command_handlers
 from terapi_vault.handlers import Vault, create_default_environments
 from terapi_vault.keys import VAULT
+from terapi_vault.lane import DEFAULT_SIZE, ReadLane
 from terapi_vault.store import PgStore
 
 NAME = "vault"
@@ -32,7 +33,8 @@ def setup(app: web.Application) -> None:
 async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     key_ring = runtime.require_key_ring()
-    store = PgStore(runtime.pool)
+    lane = ReadLane(runtime.pool, size=min(DEFAULT_SIZE, runtime.pool.get_max_size() // 2))
+    store = PgStore(runtime.pool, reader=lane)
     await create_default_environments(store, key_ring)
     relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
     vault = Vault(
@@ -56,3 +58,4 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
         # Finish the commands in hand, then publish what they committed.
         await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
         await relay.stop()
+        await lane.close()

@@ -26,7 +26,7 @@ from terapi_common.events import (
     WebhookSignature,
     WebhookTargets,
 )
-from terapi_vault import credentials, domain, errors
+from terapi_vault import credentials, domain, errors, views
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.handlers import (
     Vault,
@@ -69,7 +69,7 @@ def _integration_info(
         environment_name=environment.name,
         display_name=provider.display_name if provider else integration.provider,
         scopes=integration.scopes,
-        callback_url=domain.callback_url(environment, public_base=vault.public_base),
+        callback_url=views.callback_url(environment, public_base=vault.public_base),
         sealed_config=sealed_config,
     )
 

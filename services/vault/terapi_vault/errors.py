@@ -30,3 +30,11 @@ def credentials_unreadable(what: str) -> ConflictError:
         f"the stored {what} cannot be decrypted; set them again (re-authorize the connection)",
         code="credentials_unreadable",
     )
+
+
+def keys_unreadable(environment: str) -> ConflictError:
+    return ConflictError(
+        f"the keys of environment {environment!r} cannot be decrypted with this key ring; "
+        "is TERAPI_ENCRYPTION_KEY the one they were made with?",
+        code="credentials_unreadable",
+    )

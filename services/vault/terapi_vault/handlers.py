@@ -16,9 +16,10 @@ from terapi_common.crypto import (
     random_token,
     sha256_hex,
 )
+from terapi_common.errors import TerapiError
 from terapi_common.events import Event
 from terapi_common.providers import Catalog
-from terapi_vault import domain, errors
+from terapi_vault import domain, errors, views
 from terapi_vault.auth import EnvironmentKeys
 from terapi_vault.domain import Environment, Integration, IntegrationSettings
 from terapi_vault.inputs import (
@@ -83,7 +84,7 @@ async def require_environment(store: Store, environment_id: int) -> Environment:
 
 async def show_environment(vault: Vault, env: Environment) -> dict[str, Any]:
     current = await require_environment(vault.store, env.id)
-    return domain.environment_view(current, public_base=vault.public_base)
+    return views.environment_view(current, public_base=vault.public_base)
 
 
 async def update_environment(
@@ -93,7 +94,7 @@ async def update_environment(
     if updated is None:
         raise errors.environment_not_found(env.id)
     vault.keys.forget()
-    return domain.environment_view(updated, public_base=vault.public_base)
+    return views.environment_view(updated, public_base=vault.public_base)
 
 
 # ---------------------------------------------------------------- integrations
@@ -146,11 +147,11 @@ def _integration_view(
     vault: Vault, env: Environment, integration: Integration, client_secret: str | None
 ) -> dict[str, Any]:
     provider = vault.catalog.get(integration.provider)
-    return domain.integration_view(
+    return views.integration_view(
         integration,
         client_secret=client_secret,
         display_name=provider.display_name if provider else integration.provider,
-        callback_url=domain.callback_url(env, public_base=vault.public_base),
+        callback_url=views.callback_url(env, public_base=vault.public_base),
     )
 
 
@@ -174,9 +175,28 @@ async def create_integration(
 async def list_integrations(vault: Vault, env: Environment) -> dict[str, Any]:
     integrations = await vault.store.list_integrations(env.id)
     return {"data": [
-        _integration_view(vault, env, i, integration_settings(vault, i).client_secret)
-        for i in integrations
+        _integration_view(vault, env, i, _readable_secret(vault, i)) for i in integrations
     ]}
+
+
+def _readable_secret(vault: Vault, integration: Integration) -> str | None:
+    """The client secret, or None when it cannot be decrypted (one bad row spoils no list)."""
+    try:
+        return integration_settings(vault, integration).client_secret
+    except TerapiError:
+        return None
+
+
+def _settings_to_patch(
+    vault: Vault, integration: Integration, patch: IntegrationPatch
+) -> IntegrationSettings:
+    """Current settings; an unreadable secret is no obstacle to a PATCH that replaces it."""
+    try:
+        return integration_settings(vault, integration)
+    except TerapiError:
+        if patch.credentials is None or patch.credentials.client_secret is None:
+            raise
+    return integration_settings(vault, replace(integration, client_secret_encrypted=None))
 
 
 async def show_integration(vault: Vault, env: Environment, integration_id: str) -> dict[str, Any]:
@@ -190,7 +210,8 @@ async def update_integration(
 ) -> dict[str, Any]:
     integration = await require_integration(vault, env.id, integration_id)
     provider = vault.catalog.require(integration.provider)
-    settings = domain.patch_integration(integration_settings(vault, integration), patch, provider)
+    settings = domain.patch_integration(_settings_to_patch(vault, integration, patch), patch,
+                                        provider)
     updated = replace(_with_settings(vault, integration, settings), updated_at=vault.clock.now())
     if not await vault.store.update_integration(updated):
         raise errors.integration_not_found(integration_id)
@@ -248,7 +269,7 @@ async def read_connection(
     credentials = domain.public_credentials(
         credentials, include_refresh_token=include_refresh_token
     )
-    return domain.connection_detail(
+    return views.connection_detail(
         row, credentials, connection_id=connection_id, environment=env.name
     )
 
@@ -260,7 +281,7 @@ async def list_connections(
     page = rows[: query.limit]
     more = len(rows) > query.limit
     return {
-        "data": [domain.connection_summary(r, environment=env.name) for r in page],
+        "data": [views.connection_summary(r, environment=env.name) for r in page],
         "next_cursor": domain.encode_cursor(page[-1]) if more else None,
     }
 

@@ -162,11 +162,18 @@ class Store(Protocol):
     ) -> None: ...
 
 
+class Reader(Protocol):
+    """Where the hot read runs: the pool, or connections pinned for it (`lane.ReadLane`)."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+
+
 class PgStore:
     """The store on PostgreSQL (asyncpg caches each statement per connection)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, reader: Reader | None = None) -> None:
         self._pool = pool
+        self._reader: Reader = reader or pool
 
     # -- environments
 
@@ -294,8 +301,8 @@ class PgStore:
     ) -> Sequence[Row]:
         """At most two rows: enough to tell one match from an ambiguous id."""
         if integration_id is None:
-            return await self._pool.fetch(READ_CONNECTION, environment_id, connection_id)
-        return await self._pool.fetch(
+            return await self._reader.fetch(READ_CONNECTION, environment_id, connection_id)
+        return await self._reader.fetch(
             READ_CONNECTION_OF_INTEGRATION, environment_id, connection_id, integration_id
         )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from terapi_common.clock import FakeClock
 from terapi_common.crypto import KeyRing, connection_aad, random_token, sha256_hex
 from terapi_common.db import create_pool
@@ -21,6 +22,10 @@ from terapi_common.events import (
     ConnectionStored,
     EnvironmentIdentity,
     Event,
+    GetIntegration,
+    IntegrationInfo,
+    IntegrationList,
+    ListIntegrations,
     OperationFinished,
     OperationStarted,
     ResolvePublicKey,
@@ -30,8 +35,9 @@ from terapi_common.memory_bus import MemoryBus
 from terapi_common.runtime import Runtime, build_app
 from terapi_common.settings import TerapiSettings
 from terapi_gateway import app as gateway_app
-
 from tests.conftest import unique
+from tests.integration.gateway.catalog import test_catalog
+from tests.support.mock_provider import Behaviour, MockProvider
 
 PUBLIC_URL = "https://terapi.example.com"
 
@@ -46,6 +52,16 @@ class Environment:
     public_key: str
 
 
+@dataclass(frozen=True)
+class FakeIntegration:
+    provider: str
+    auth_mode: AuthMode
+    scopes: list[str]
+    config: dict[str, Any] | None
+    callback_url: str | None
+    display_name: str | None
+
+
 @dataclass
 class FakeVault:
     """The vault's side of the commands the gateway sends, kept in memory."""
@@ -53,7 +69,7 @@ class FakeVault:
     key_ring: KeyRing
     identities: dict[str, EnvironmentIdentity] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
-    integrations: dict[tuple[int, str], tuple[str, AuthMode]] = field(default_factory=dict)
+    integrations: dict[tuple[int, str], FakeIntegration] = field(default_factory=dict)
     stored: list[tuple[StoreConnection, Any]] = field(default_factory=list)
     unknown_public_key_status: int = 401
 
@@ -75,10 +91,52 @@ class FakeVault:
         self.names[env.id] = env.name
         return env
 
-    def add_integration(self, env: Environment, provider: str, auth_mode: AuthMode) -> str:
+    def add_integration(
+        self, env: Environment, provider: str, auth_mode: AuthMode, *, client: Any = None,
+        scopes: list[str] | None = None, provider_config: dict[str, Any] | None = None,
+        callback_url: str | None = f"{PUBLIC_URL}/oauth/callback",
+        display_name: str | None = None,
+    ) -> str:
+        """An integration; `client` is the mock provider's client (id and secret) if any."""
         integration_id = unique(provider)
-        self.integrations[(env.id, integration_id)] = (provider, auth_mode)
+        config = None
+        if client is not None:
+            config = {"client_id": client.client_id, "client_secret": client.client_secret,
+                      "provider_config": provider_config or {}}
+        self.integrations[(env.id, integration_id)] = FakeIntegration(
+            provider, auth_mode, scopes or [], config, callback_url, display_name
+        )
         return integration_id
+
+    def _integration(self, environment_id: int, integration_id: str) -> FakeIntegration:
+        found = self.integrations.get((environment_id, integration_id))
+        if found is None:
+            raise NotFoundError("no such integration", code="integration_not_found")
+        return found
+
+    def _info(self, environment_id: int, integration_id: str) -> IntegrationInfo:
+        found = self._integration(environment_id, integration_id)
+        sealed = None
+        if found.config is not None:
+            sealed = self.key_ring.seal(
+                found.config, aad=f"integration:{environment_id}:{integration_id}"
+            )
+        return IntegrationInfo(
+            integration_id=integration_id, provider=found.provider, auth_mode=found.auth_mode,
+            environment_name=self.names[environment_id], display_name=found.display_name,
+            scopes=found.scopes, callback_url=found.callback_url, sealed_config=sealed,
+        )
+
+    async def get_integration(self, command: GetIntegration) -> IntegrationInfo:
+        return self._info(command.environment_id, command.integration_id)
+
+    async def list_integrations(self, command: ListIntegrations) -> IntegrationList:
+        names = [i for env, i in self.integrations if env == command.environment_id]
+        if command.integration_ids is not None:
+            names = [i for i in names if i in command.integration_ids]
+        return IntegrationList(
+            integrations=[self._info(command.environment_id, i) for i in sorted(names)]
+        )
 
     async def authenticate_secret_key(self, command: AuthenticateSecretKey) -> EnvironmentIdentity:
         identity = self.identities.get(f"s:{command.key_digest}")
@@ -95,10 +153,8 @@ class FakeVault:
         raise UnauthorizedError("unknown public key", code="invalid_public_key")
 
     async def store_connection(self, command: StoreConnection) -> ConnectionStored:
-        found = self.integrations.get((command.environment_id, command.integration_id))
-        if found is None:
-            raise NotFoundError("no such integration", code="integration_not_found")
-        provider, auth_mode = found
+        found = self._integration(command.environment_id, command.integration_id)
+        provider, auth_mode = found.provider, found.auth_mode
         if auth_mode != command.auth_mode:
             raise InvalidInputError(f"integration uses {auth_mode}", code="invalid_auth_mode")
         aad = connection_aad(command.environment_id, command.integration_id, command.connection_id)
@@ -146,7 +202,27 @@ async def vault(bus: MemoryBus, key_ring: KeyRing) -> FakeVault:
     await bus.serve(AuthenticateSecretKey, fake.authenticate_secret_key)
     await bus.serve(ResolvePublicKey, fake.resolve_public_key)
     await bus.serve(StoreConnection, fake.store_connection)
+    await bus.serve(GetIntegration, fake.get_integration)
+    await bus.serve(ListIntegrations, fake.list_integrations)
     return fake
+
+
+@pytest.fixture
+async def provider(aiohttp_server) -> MockProvider:
+    """The local OAuth provider, served on 127.0.0.1; `provider.base_url` is its root."""
+    mock = MockProvider()
+    mock.behaviour = Behaviour(auto_approve=True)
+    server = await aiohttp_server(mock.app())
+    mock.base_url = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+    return mock
+
+
+@pytest.fixture
+def providers_path(tmp_path, provider) -> str:
+    """A catalog file whose entries point at the local provider."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(test_catalog(provider.base_url))
+    return str(path)
 
 
 @pytest.fixture
@@ -164,12 +240,12 @@ async def published(bus: MemoryBus) -> list[Event]:
 
 
 @pytest.fixture
-async def client(aiohttp_client, database_url, bus, key_ring, clock, vault):
+async def client(aiohttp_client, database_url, bus, key_ring, clock, vault, providers_path):
     async def runtime() -> AsyncIterator[Runtime]:
         pool = await create_pool(database_url, min_size=1, max_size=4)
         try:
             yield Runtime(
-                settings=TerapiSettings(public_url=PUBLIC_URL),
+                settings=TerapiSettings(public_url=PUBLIC_URL, providers_path=providers_path),
                 pool=pool,
                 bus=bus,
                 key_ring=key_ring,

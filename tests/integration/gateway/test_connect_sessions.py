@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from terapi_common.clock import FakeClock
 
+from terapi_common.clock import FakeClock
 from tests.conftest import unique
 from tests.integration.gateway.conftest import PUBLIC_URL, FakeVault, error_code
 

@@ -34,7 +34,7 @@ async def test_preflight_allows_posting_json_from_any_origin(client, mode: str) 
 
 async def test_successful_flow_echoes_the_origin(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     origin = app_origin()
     response = await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from terapi_common.clock import FakeClock
 from terapi_common.memory_bus import MemoryBus
-
 from tests.integration.gateway.conftest import FakeVault, error_code, open_session
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,7 @@ async def test_api_key_reaches_the_vault_sealed_and_unseals_to_what_was_sent(
     client, vault: FakeVault
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     response = await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}&connection_id=acme-1",
         json={"api_key": "sk-live-123"},
@@ -31,7 +31,7 @@ async def test_api_key_reaches_the_vault_sealed_and_unseals_to_what_was_sent(
 
 async def test_basic_credentials_reach_the_vault(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "zendesk", "BASIC")
+    integration = vault.add_integration(env, "basic", "BASIC")
     response = await client.post(
         f"/auth/basic/{integration}?public_key={env.public_key}",
         json={"username": "ada", "password": "s3cret"},
@@ -42,7 +42,7 @@ async def test_basic_credentials_reach_the_vault(client, vault: FakeVault) -> No
 
 async def test_basic_accepts_a_username_without_password(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "zendesk", "BASIC")
+    integration = vault.add_integration(env, "basic", "BASIC")
     response = await client.post(
         f"/auth/basic/{integration}?public_key={env.public_key}", json={"username": "key-as-user"}
     )
@@ -52,7 +52,7 @@ async def test_basic_accepts_a_username_without_password(client, vault: FakeVaul
 
 async def test_connection_id_is_a_new_uuid4_when_not_given(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     response = await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}", json={"api_key": "k"}
     )
@@ -66,7 +66,7 @@ async def test_bad_connection_id_is_400_and_reaches_no_vault(
     client, vault: FakeVault, connection_id: str
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     response = await client.post(
         f"/auth/api-key/{integration}",
         params={"public_key": env.public_key, "connection_id": connection_id},
@@ -79,7 +79,7 @@ async def test_bad_connection_id_is_400_and_reaches_no_vault(
 
 async def test_connection_id_may_use_every_allowed_character(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     chosen = "Acme_1.prod:user@example.com+x-" + "z" * 224
     response = await client.post(
         f"/auth/api-key/{integration}",
@@ -105,7 +105,9 @@ async def test_missing_credentials_is_400_naming_the_field(
     client, vault: FakeVault, mode: str, body: dict, field: str
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "any", "API_KEY" if mode == "api-key" else "BASIC")
+    integration = vault.add_integration(
+        env, mode, "API_KEY" if mode == "api-key" else "BASIC"
+    )
     url = f"/auth/{mode}/{integration}?public_key={env.public_key}"
     response = await client.post(url, json=body)
     assert response.status == 400
@@ -117,7 +119,7 @@ async def test_missing_credentials_is_400_naming_the_field(
 
 async def test_same_ids_again_send_the_new_credentials(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     url = f"/auth/api-key/{integration}?public_key={env.public_key}&connection_id=c1"
     await client.post(url, json={"api_key": "first"})
     response = await client.post(url, json={"api_key": "second"})
@@ -136,7 +138,7 @@ async def test_unknown_integration_is_the_vaults_404(client, vault: FakeVault) -
 
 async def test_wrong_auth_mode_is_the_vaults_400(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "zendesk", "BASIC")
+    integration = vault.add_integration(env, "basic", "BASIC")
     response = await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}", json={"api_key": "k"}
     )
@@ -165,7 +167,7 @@ async def test_public_key_is_refused_where_connect_sessions_are_required(
     client, vault: FakeVault
 ) -> None:
     env = vault.add_environment(connect_sessions_required=True)
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     response = await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}", json={"api_key": "k"}
     )
@@ -178,7 +180,7 @@ async def test_connect_session_opens_flows_where_sessions_are_required(
     client, vault: FakeVault
 ) -> None:
     env = vault.add_environment(connect_sessions_required=True)
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env)
     response = await client.post(
         f"/auth/api-key/{integration}?connect_session_token={token}", json={"api_key": "k"}
@@ -198,7 +200,7 @@ async def test_connect_session_works_until_thirty_minutes(
     client, vault: FakeVault, clock: FakeClock
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env)
     clock.advance(minutes=29, seconds=59)
     response = await client.post(
@@ -209,7 +211,7 @@ async def test_connect_session_works_until_thirty_minutes(
 
 async def test_expired_connect_session_is_401(client, vault: FakeVault, clock: FakeClock) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env)
     clock.advance(minutes=30)
     response = await client.post(
@@ -222,7 +224,7 @@ async def test_expired_connect_session_is_401(client, vault: FakeVault, clock: F
 
 async def test_connect_session_is_preferred_over_public_key(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env)
     response = await client.post(
         f"/auth/api-key/{integration}?connect_session_token={token}&public_key=pk_nobody",
@@ -235,8 +237,8 @@ async def test_connect_session_opens_only_its_allowed_integrations(
     client, vault: FakeVault
 ) -> None:
     env = vault.add_environment()
-    allowed = vault.add_integration(env, "openai", "API_KEY")
-    other = vault.add_integration(env, "anthropic", "API_KEY")
+    allowed = vault.add_integration(env, "api-key", "API_KEY")
+    other = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env, allowed_integrations=[allowed])
     ok = await client.post(
         f"/auth/api-key/{allowed}?connect_session_token={token}", json={"api_key": "k"}
@@ -254,7 +256,7 @@ async def test_connect_session_stamps_its_end_user_on_the_connection(
     client, vault: FakeVault
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "zendesk", "BASIC")
+    integration = vault.add_integration(env, "basic", "BASIC")
     end_user = {"id": "u-42", "email": "ada@example.com", "display_name": "Ada"}
     token = await open_session(client, env, end_user=end_user)
     await client.post(
@@ -265,7 +267,7 @@ async def test_connect_session_stamps_its_end_user_on_the_connection(
 
 async def test_public_key_flow_stores_no_end_user(client, vault: FakeVault) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}", json={"api_key": "k"}
     )

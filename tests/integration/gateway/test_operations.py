@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 from structlog.testing import capture_logs
+
 from terapi_common.clock import FakeClock
 from terapi_common.events import AuthFailed, EndUser, Event, OperationFinished
 from terapi_common.memory_bus import MemoryBus
-
 from tests.integration.gateway.conftest import FakeVault, open_session, wait_for
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ async def test_success_publishes_one_finished_operation_with_the_vaults_facts(
     client, vault: FakeVault, published: list[Event], clock: FakeClock
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}&connection_id=c1",
         json={"api_key": "k"},
@@ -34,7 +34,7 @@ async def test_success_publishes_one_finished_operation_with_the_vaults_facts(
     assert finished.environment_id == env.id
     assert (finished.kind, finished.operation, finished.status) == ("auth", "creation", "success")
     assert (finished.integration_id, finished.connection_id) == (integration, "c1")
-    assert (finished.provider, finished.auth_mode) == ("openai", "API_KEY")
+    assert (finished.provider, finished.auth_mode) == ("api-key", "API_KEY")
     assert finished.started_at == finished.ended_at == clock.now()
     assert finished.error is None
     assert [m.message for m in finished.messages] == [
@@ -47,7 +47,7 @@ async def test_operation_id_is_the_one_sent_to_the_vault(
     client, vault: FakeVault, published: list[Event]
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     await client.post(
         f"/auth/api-key/{integration}?public_key={env.public_key}", json={"api_key": "k"}
     )
@@ -61,7 +61,7 @@ async def test_second_attempt_on_same_ids_is_an_override_operation(
     client, vault: FakeVault, published: list[Event]
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "zendesk", "BASIC")
+    integration = vault.add_integration(env, "basic", "BASIC")
     url = f"/auth/basic/{integration}?public_key={env.public_key}&connection_id=c1"
     await client.post(url, json={"username": "a"})
     await client.post(url, json={"username": "b"})
@@ -75,7 +75,7 @@ async def test_session_attempt_carries_its_end_user(
     client, vault: FakeVault, published: list[Event]
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env, end_user={"id": "u-7"})
     await client.post(
         f"/auth/api-key/{integration}?connect_session_token={token}", json={"api_key": "k"}
@@ -113,7 +113,7 @@ async def test_missing_credentials_publishes_auth_failed(
     client, vault: FakeVault, published: list[Event]
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     await client.post(f"/auth/api-key/{integration}?public_key={env.public_key}", json={})
     await wait_for(lambda: len(published) == 2)
     [failed] = of_type(published, AuthFailed)
@@ -125,7 +125,7 @@ async def test_request_refused_before_the_attempt_publishes_nothing(
     client, vault: FakeVault, bus: MemoryBus
 ) -> None:
     env = vault.add_environment()
-    integration = vault.add_integration(env, "openai", "API_KEY")
+    integration = vault.add_integration(env, "api-key", "API_KEY")
     token = await open_session(client, env, allowed_integrations=["other"])
     refused = await client.post(
         f"/auth/api-key/{integration}?connect_session_token={token}", json={"api_key": "k"}
@@ -139,8 +139,8 @@ async def test_no_secret_reaches_events_or_logs(
     client, vault: FakeVault, published: list[Event]
 ) -> None:
     env = vault.add_environment()
-    api_key_integration = vault.add_integration(env, "openai", "API_KEY")
-    basic_integration = vault.add_integration(env, "zendesk", "BASIC")
+    api_key_integration = vault.add_integration(env, "api-key", "API_KEY")
+    basic_integration = vault.add_integration(env, "basic", "BASIC")
     with capture_logs() as logs:
         token = await open_session(client, env)
         session = f"connect_session_token={token}"

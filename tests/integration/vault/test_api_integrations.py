@@ -268,3 +268,31 @@ async def test_delete_of_unknown_integration_is_not_found(api: Api) -> None:
     status, body = await api.call("DELETE", "/integrations/nope")
     assert status == 404
     assert body["error"]["code"] == "integration_not_found"
+
+
+async def test_unreadable_client_secret_spoils_only_its_own_integration(api: Api, pool) -> None:
+    source = await api.create_integration("test-oauth2", credentials=OAUTH2_CREDENTIALS)
+    target = await api.create_integration("test-oauth2", credentials=OAUTH2_CREDENTIALS)
+    await pool.execute(
+        "UPDATE vault.integrations SET client_secret_encrypted = (SELECT client_secret_encrypted "
+        "FROM vault.integrations WHERE environment_id = $1 AND integration_id = $2) "
+        "WHERE environment_id = $1 AND integration_id = $3",
+        api.env.id, source, target,
+    )
+    status, body = await api.call("GET", f"/integrations/{target}")
+    assert (status, body["error"]["code"]) == (409, "credentials_unreadable")
+    status, listed = await api.call("GET", "/integrations")
+    secrets = {i["integration_id"]: i["credentials"]["client_secret"] for i in listed["data"]}
+    assert (status, secrets) == (200, {source: "****abcd", target: None})
+
+
+async def test_unreadable_client_secret_can_be_replaced(api: Api, pool) -> None:
+    integration_id = await api.create_integration("test-oauth2", credentials=OAUTH2_CREDENTIALS)
+    await pool.execute(
+        "UPDATE vault.integrations SET client_secret_encrypted = '\\x01'::bytea "
+        "WHERE environment_id = $1 AND integration_id = $2", api.env.id, integration_id,
+    )
+    status, body = await api.call("PATCH", f"/integrations/{integration_id}", json={
+        "credentials": {"client_secret": "replacement-secret-wxyz"},
+    })
+    assert (status, body["credentials"]["client_secret"]) == (200, "****wxyz")

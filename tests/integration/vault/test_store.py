@@ -198,3 +198,12 @@ async def test_listing_pages_by_creation_time_newest_first(store: PgStore, env: 
         env.id, ConnectionQuery(limit=2, cursor=encode_cursor(rows[1]))
     )
     assert [r["connection_id"] for r in after] == ["old"]
+
+
+async def test_keys_under_another_key_ring_are_unreadable(pool, env: Env) -> None:
+    from terapi_common.crypto import KeyRing, generate_key
+    from terapi_common.errors import ConflictError
+
+    with pytest.raises(ConflictError) as caught:
+        await environment_keys(pool, KeyRing.from_spec(generate_key()), env.name)
+    assert caught.value.code == "credentials_unreadable"

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from terapi_common.errors import NotFoundError
 from terapi_common.events import (
     AuthFailed,
@@ -188,3 +189,8 @@ def test_error_info_keeps_terapi_codes_and_hides_bugs() -> None:
     assert domain.error_info(KeyError("secret detail")) == ErrorInfo(
         code="internal_error", message="internal error"
     )
+
+
+def test_log_line_keeps_its_meta_for_the_logs() -> None:
+    line = attempt().log("provider said no", at=NOW, meta={"provider_error": "x"}).messages[-1]
+    assert (line.message, line.meta) == ("provider said no", {"provider_error": "x"})

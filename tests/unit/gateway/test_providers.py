@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from terapi_gateway.errors import MissingCredentialsError
 from terapi_gateway.providers import CREDENTIALS_MODES
 from terapi_gateway.providers.api_key import ApiKeyMode

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from terapi_common.errors import InvalidInputError, NotFoundError
-from terapi_vault import domain
+from terapi_vault import domain, views
 from terapi_vault.domain import IntegrationSettings
 from terapi_vault.inputs import IntegrationCreate, IntegrationPatch
 
@@ -86,7 +86,7 @@ def test_patch_null_removes_a_provider_setting() -> None:
     ("abcdefghijkl", "****ijkl"), ("short", "****"), (None, None),
 ])
 def test_secret_is_masked_to_its_last_four_characters_when_long(secret, masked) -> None:
-    assert domain.mask_secret(secret) == masked
+    assert views.mask_secret(secret) == masked
 
 
 def test_credentials_take_the_connection_auth_mode_as_type() -> None:

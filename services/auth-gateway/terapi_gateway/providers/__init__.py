@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from terapi_common.events import AuthMode as AuthModeName
-
-from terapi_gateway.providers import api_key, basic
+from terapi_gateway.providers import api_key, basic, client_credentials
 
 
 class AuthMode(Protocol):
@@ -27,10 +26,12 @@ class AuthMode(Protocol):
 
 
 class CredentialsMode(AuthMode, Protocol):
-    """A mode whose end user types the credentials, stored as sent in one request."""
+    """A mode completed in one request: the end user's fields, checked, then stored."""
 
     def credentials(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """The payload to seal for the vault, read from the request body's fields."""
 
 
-CREDENTIALS_MODES: tuple[CredentialsMode, ...] = (api_key.ApiKeyMode(), basic.BasicMode())
+CREDENTIALS_MODES: tuple[CredentialsMode, ...] = (
+    api_key.ApiKeyMode(), basic.BasicMode(), client_credentials.ClientCredentialsMode()
+)

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from terapi_common.events import AuthMode
-
 from terapi_gateway.domain import credentials_payload, required_text
 
 

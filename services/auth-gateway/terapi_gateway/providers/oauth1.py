@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.oauth1.rfc5849.client_auth import ClientAuth
-from terapi_common.providers import Provider, interpolate, render_params
 
+from terapi_common.providers import Provider, interpolate, render_params
 from terapi_gateway.errors import InvalidTokenResponseError, TokenExchangeFailedError
 from terapi_gateway.providers.oauth2 import OAuthClient, ProviderRequest, add_query
 

@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import orjson
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
 from terapi_common.errors import InvalidInputError
 from terapi_common.events import AuthMode
 from terapi_common.providers import Provider, TokenResponse, interpolate, render_params
-
 from terapi_gateway.errors import InvalidTokenResponseError, TokenExchangeFailedError
 
 GENERIC_URL_FIELDS = ("authorization_url", "token_url", "refresh_url", "revocation_url")

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from terapi_common.providers import Verification, interpolate
-
 from terapi_gateway.providers.oauth2 import ProviderRequest
 
 

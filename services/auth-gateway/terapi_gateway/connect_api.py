@@ -1,0 +1,91 @@
+"""Routes for the SDK and the hosted connect page: integration facts, the page, the SDK files."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from aiohttp import web
+
+from terapi_common.http import json_response
+from terapi_gateway import integrations
+from terapi_gateway.api import preflight
+from terapi_gateway.callback import page_headers
+from terapi_gateway.errors import MissingAuthTokenError
+from terapi_gateway.handlers import authorize_caller
+from terapi_gateway.keys import GATEWAY
+
+CONNECT_PAGE = Path(__file__).parent / "static" / "connect.html"
+SDK_FOLDER = Path(__file__).resolve().parents[3] / "sdks" / "frontend"
+SDK_FILES = {
+    "terapi.js": SDK_FOLDER / "src" / "terapi.js",
+    "terapi.global.js": SDK_FOLDER / "dist" / "terapi.global.js",
+}
+
+
+def routes() -> list[web.AbstractRouteDef]:
+    # /connect/integrations comes before /connect/{token} so it is not read as a token.
+    return [
+        web.get("/connect/integrations", list_integrations),
+        web.route("OPTIONS", "/connect/integrations", preflight),
+        web.get("/connect/integrations/{integration_id}", describe_integration),
+        web.route("OPTIONS", "/connect/integrations/{integration_id}", preflight),
+        web.get("/connect/{token}", connect_page),
+        *(web.get(f"/sdk/{name}", sdk_file) for name in SDK_FILES),
+    ]
+
+
+async def describe_integration(request: web.Request) -> web.Response:
+    """What a flow for one integration needs from the end user; nothing secret."""
+    gateway = request.app[GATEWAY]
+    caller = await authorize_caller(
+        gateway,
+        connect_session_token=request.query.get("connect_session_token"),
+        public_key=request.query.get("public_key"),
+    )
+    view = await integrations.describe(gateway, caller, request.match_info["integration_id"])
+    return json_response(view)
+
+
+async def list_integrations(request: web.Request) -> web.Response:
+    """The integrations a connect session opens."""
+    gateway = request.app[GATEWAY]
+    token = request.query.get("connect_session_token")
+    if not token:
+        raise MissingAuthTokenError("send the connect_session_token of a connect session")
+    caller = await authorize_caller(gateway, connect_session_token=token, public_key=None)
+    return json_response({"data": await integrations.describe_all(gateway, caller)})
+
+
+async def connect_page(request: web.Request) -> web.Response:
+    """The hosted page where an end user connects the session's integrations.
+
+    The session token is in the path: acceptable only because it lives 30 minutes, and
+    the page sends no referrer and is never cached.
+    """
+    nonce = secrets.token_urlsafe(18)
+    text = CONNECT_PAGE.read_text().replace("{{nonce}}", nonce)
+    return web.Response(text=text, content_type="text/html", headers=connect_page_headers(nonce))
+
+
+def connect_page_headers(nonce: str) -> dict[str, str]:
+    """The result page's headers, plus calls back to Terapi and popups for OAuth."""
+    headers = page_headers(nonce)
+    headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+        "default-src 'none';", "default-src 'none'; connect-src 'self';"
+    )
+    return headers
+
+
+async def sdk_file(request: web.Request) -> web.StreamResponse:
+    """The frontend SDK, as the repository has it."""
+    path = SDK_FILES[request.path.rsplit("/", 1)[-1]]
+    if not path.is_file():
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=path.read_bytes(),
+        content_type="application/javascript",
+        charset="utf-8",
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300",
+                 "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,159 @@
+"""The OAuth callback: consume the flow, trade the grant for tokens, store them, report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from terapi_common.errors import TerapiError
+from terapi_gateway import domain, exchange
+from terapi_gateway import flow as flows
+from terapi_gateway.domain import Attempt
+from terapi_gateway.errors import AccessDeniedError, InvalidStateError, ProviderRefusedError
+from terapi_gateway.flow import FlowResult, OAuthFlow
+from terapi_gateway.handlers import (
+    Gateway,
+    bind_attempt,
+    report_failure,
+    report_success,
+    store_credentials,
+)
+from terapi_gateway.integrations import Integration, load_integration
+from terapi_gateway.oauth import Outcome
+from terapi_gateway.providers import oauth1, oauth2
+
+log = structlog.get_logger("terapi.gateway")
+
+
+async def finish_flow(gateway: Gateway, query: Mapping[str, str]) -> Outcome:
+    """Consume the flow the callback names, trade the grant for tokens and store them."""
+    consumed = await _consume(gateway, query)
+    if consumed is None:
+        # No flow means no trusted origin: the page shows the failure to whoever is there.
+        error = InvalidStateError("this authorization link is unknown or was used already")
+        log.info("gateway.oauth_callback_refused", error=error.code)
+        return Outcome(result=flows.failed(domain.error_info(error)), http_status=400)
+    flow, secret = consumed
+    attempt = flows.resume_attempt(flow)
+    bind_attempt(attempt)
+    attempt = attempt.log("end user came back from the provider", at=gateway.clock.now())
+    try:
+        flows.check_unexpired(flow, now=gateway.clock.now())
+        _check_callback_errors(query, flow)
+        complete = _complete_oauth1 if flow.auth_mode == "OAUTH1" else _complete_oauth2
+        credentials, config, attempt = await complete(gateway, attempt, flow, secret, query)
+        stored = await store_credentials(gateway, attempt, credentials, connection_config=config)
+    except Exception as exc:
+        await report_failure(gateway, attempt, exc)
+        if not isinstance(exc, TerapiError):
+            log.error("gateway.oauth_failed", error_type=type(exc).__name__)
+        return await _settle(gateway, flow, flows.failed(
+            domain.error_info(exc), integration_id=flow.integration_id,
+            connection_id=flow.connection_id,
+        ), status=exc.http_status if isinstance(exc, TerapiError) else 500)
+    await report_success(gateway, attempt, stored)
+    return await _settle(gateway, flow, flows.succeeded(flow.integration_id, flow.connection_id))
+
+
+async def _consume(
+    gateway: Gateway, query: Mapping[str, str]
+) -> tuple[OAuthFlow, bytes | None] | None:
+    if query.get("state"):
+        lookup, purpose = query["state"], flows.STATE_DIGEST_PURPOSE
+    elif query.get("oauth_token") or query.get("denied"):
+        lookup = query.get("oauth_token") or query["denied"]
+        purpose = flows.OAUTH1_TOKEN_DIGEST_PURPOSE
+    else:
+        return None
+    digest = gateway.key_ring.digest(lookup, purpose=purpose)
+    return await gateway.store.consume_flow(digest, now=gateway.clock.now())
+
+
+def _check_callback_errors(query: Mapping[str, str], flow: OAuthFlow) -> None:
+    """The provider's own verdict on the consent (RFC 6749 §4.1.2.1; Trello's `denied`)."""
+    error = query.get("error")
+    if error == "access_denied" or (flow.auth_mode == "OAUTH1" and "denied" in query):
+        raise AccessDeniedError("the end user did not grant access")
+    if error:
+        description = query.get("error_description")
+        detail = f"{error[:200]}" + (f": {description[:300]}" if description else "")
+        raise ProviderRefusedError(
+            f"the provider refused the authorization: {detail}", provider_error=error[:200],
+            provider_error_description=description[:500] if description else None,
+        )
+    needed = "oauth_verifier" if flow.auth_mode == "OAUTH1" else "code"
+    if not query.get(needed):
+        raise ProviderRefusedError(f"the provider sent the end user back without {needed}")
+
+
+async def _complete_oauth2(
+    gateway: Gateway, attempt: Attempt, flow: OAuthFlow, secret: bytes | None,
+    query: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, str], Attempt]:
+    integration = await load_integration(
+        gateway, flow.environment_id, flow.integration_id, modes=["OAUTH2"]
+    )
+    client = exchange.require_client(integration.client)
+    ends = oauth2.endpoints(integration.provider, client.provider_config)
+    grant = {"grant_type": "authorization_code", "code": query["code"],
+             "redirect_uri": flow.redirect_uri}
+    if secret is not None:  # RFC 7636 §4.5
+        grant["code_verifier"] = _unseal(gateway, flow, secret)["code_verifier"]
+    body = await exchange.fetch_oauth2_token(
+        gateway.http, integration.provider, ends, client, grant=grant,
+        connection_config=flow.connection_config,
+    )
+    credentials = oauth2.token_credentials(
+        body, integration.provider.token_response, auth_mode="OAUTH2",
+        requested_scopes=flow.requested_scopes, separator=ends.scope_separator,
+        now=gateway.clock.now(),
+    )
+    attempt = attempt.log("authorization code exchanged for tokens", at=gateway.clock.now())
+    config, attempt = _capture(gateway, attempt, integration, flow, body, query)
+    return credentials, config, attempt
+
+
+async def _complete_oauth1(
+    gateway: Gateway, attempt: Attempt, flow: OAuthFlow, secret: bytes | None,
+    query: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, str], Attempt]:
+    integration = await load_integration(
+        gateway, flow.environment_id, flow.integration_id, modes=["OAUTH1"]
+    )
+    token_secret = _unseal(gateway, flow, secret)["oauth_token_secret"]
+    values = await exchange.oauth1_access_token(
+        gateway.http, integration.provider, exchange.require_client(integration.client),
+        token=query["oauth_token"], token_secret=token_secret,
+        verifier=query["oauth_verifier"], connection_config=flow.connection_config,
+    )
+    attempt = attempt.log("request token exchanged for an access token", at=gateway.clock.now())
+    config, attempt = _capture(gateway, attempt, integration, flow, values, query)
+    return oauth1.oauth1_credentials(values), config, attempt
+
+
+def _unseal(gateway: Gateway, flow: OAuthFlow, secret: bytes | None) -> dict[str, str]:
+    if secret is None:
+        raise InvalidStateError("this authorization has no secret to finish with")
+    return gateway.key_ring.decrypt_json(secret, aad=flow.secret_aad)
+
+
+def _capture(
+    gateway: Gateway, attempt: Attempt, integration: Integration, flow: OAuthFlow,
+    token: Mapping[str, Any], query: Mapping[str, str],
+) -> tuple[dict[str, str], Attempt]:
+    found, refused = oauth2.captured_values(integration.provider, token=token, callback=query)
+    for name in refused:
+        attempt = attempt.log(f"ignored {name} from the provider: it does not have the expected "
+                              "shape", at=gateway.clock.now(), level="warning")
+    return {**flow.connection_config, **found}, attempt
+
+
+async def _settle(gateway: Gateway, flow: OAuthFlow, result: FlowResult, *, status: int = 200
+                  ) -> Outcome:
+    if flow.flow_id is not None:
+        await gateway.store.finish_result(
+            flow.environment_id, flow.flow_id, result, now=gateway.clock.now()
+        )
+    return Outcome(result=result, target=flow.target, http_status=status)
