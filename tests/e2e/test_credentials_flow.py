@@ -54,7 +54,7 @@ def _webhook_for(connection_id: str, operation: str):
 async def _operation_for(http: aiohttp.ClientSession, stack: Stack, connection_id: str) -> dict:
     for _ in range(200):
         async with http.get(f"{stack.logs}/logs/operations", headers=_bearer(stack),
-                            params={"connection_id": connection_id}) as response:
+                            params={"connection_id": connection_id, "type": "auth"}) as response:
             assert response.status == 200, await response.text()
             data = (await response.json())["data"]
         if data and data[0]["status"] != "running":

@@ -126,10 +126,17 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
             log.info(
                 "http.request",
                 method=request.method,
-                path=request.path,
+                path=loggable_path(request),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+def loggable_path(request: web.Request) -> str:
+    """The route template (`/connect/{token}`), so tokens in paths never reach a log."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else None
+    return canonical or "(unmatched)"
 
 
 def not_found(what: str, code: str) -> NotFoundError:

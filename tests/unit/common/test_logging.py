@@ -31,3 +31,22 @@ def test_log_output_masks_secrets_passed_as_fields(capsys) -> None:
     assert "should-not-appear" not in line
     assert record["connection_id"] == "c1" and record["service"] == "test"
     structlog.reset_defaults()
+
+
+async def test_request_log_shows_the_route_not_a_token_in_the_path(aiohttp_client) -> None:
+    from aiohttp import web
+    from structlog.testing import capture_logs
+
+    from terapi_common.http import request_log_middleware
+
+    async def view(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[request_log_middleware])
+    app.router.add_get("/connect/{token}", view)
+    client = await aiohttp_client(app)
+    with capture_logs() as logs:
+        await client.get("/connect/cst_secret-token-value")
+    lines = [entry for entry in logs if entry["event"] == "http.request"]
+    assert lines[0]["path"] == "/connect/{token}"
+    assert "cst_secret-token-value" not in repr(logs)
