@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import asyncpg
@@ -27,6 +28,16 @@ def _with_database(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
+def run_sync(coroutine):
+    """Run a coroutine to completion from sync code, even under a running loop.
+
+    Playwright's sync API keeps an event loop in the main thread, so asyncio.run is
+    done on a short-lived thread of its own.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
@@ -39,11 +50,11 @@ def fresh_database() -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    run_sync(admin(f'CREATE DATABASE "{name}"'))
     try:
         yield _with_database(POSTGRES_URL, name)
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -105,9 +105,9 @@ def test_basic_credentials_connect(page: Page, example_app: ExampleApp) -> None:
 
 def test_expired_connect_session_is_refused(page: Page, example_app: ExampleApp) -> None:
     """The backend hands the page a session that has expired: the SDK reports it."""
-    import asyncio
-
     import asyncpg
+
+    from tests.conftest import run_sync
 
     stack = example_app.stack
     integration_id = create_integration(stack, "api-key")
@@ -122,7 +122,7 @@ def test_expired_connect_session_is_refused(page: Page, example_app: ExampleApp)
                            "'1 minute' WHERE end_user->>'id' = $1", user_id)
         await conn.close()
 
-    asyncio.run(expire())
+    run_sync(expire())
     page.route("**/api/session", lambda route: route.fulfill(json={"token": token}))
     app = ExamplePage(page, example_app.url).open().choose(integration_id, user_id=user_id)
     app.connect_api_key("sk-too-late")
