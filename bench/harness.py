@@ -33,7 +33,8 @@ def vhost() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running(services: tuple[str, ...], *, log_level: str = "info") -> Iterator[Stack]:
+def running(services: tuple[str, ...], *, log_level: str = "info",
+            workers: dict[str, int] | None = None) -> Iterator[Stack]:
     """The named services, each in its own process, on real PostgreSQL and RabbitMQ."""
     from tests.e2e.stack import base_env
 
@@ -50,7 +51,8 @@ def running(services: tuple[str, ...], *, log_level: str = "info") -> Iterator[S
         stack.terapi("migrate")
         try:
             for name in services:
-                stack.start(name, ["run", name], ports[name])
+                count = (workers or {}).get(name, 1)
+                stack.start(name, ["run", name, "--workers", str(count)], ports[name])
             import json
 
             stack.keys = json.loads(stack.terapi("keys", "show", "--env", "dev", "--json"))

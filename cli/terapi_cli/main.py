@@ -9,7 +9,7 @@ import sys
 
 from pydantic import ValidationError
 
-from terapi_cli import boot
+from terapi_cli import boot, workers
 from terapi_cli.services import NEEDS_KEY_RING, all_services
 from terapi_common import logging as terapi_logging
 from terapi_common import tracing
@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("service", choices=["gateway", "vault", "refresher", "webhooks", "logs"])
     run.add_argument("--port", type=int, help="port to listen on (TERAPI_PORT, default 3003)")
     run.add_argument("--host", help="address to listen on (TERAPI_HOST, default 0.0.0.0)")
+    run.add_argument("--workers", type=int,
+                     help="processes sharing the port (TERAPI_WORKERS, default 1)")
 
     commands.add_parser("migrate", help="apply every service's schema migrations")
 
@@ -48,6 +50,8 @@ def _settings(args: argparse.Namespace, *, local: bool) -> TerapiSettings:
         overrides["port"] = args.port
     if getattr(args, "host", None):
         overrides["host"] = args.host
+    if getattr(args, "workers", None):
+        overrides["workers"] = args.workers
     elif local and "host" not in settings.model_fields_set:
         overrides["host"] = "127.0.0.1"
     if local and "public_url" not in settings.model_fields_set:
@@ -81,12 +85,15 @@ def cmd_run(args: argparse.Namespace) -> None:
         missing.append("TERAPI_ENCRYPTION_KEY")
     if missing:
         raise boot.BootError(f"terapi run {args.service} needs {', '.join(missing)}")
+    if settings.workers > 1:
+        sys.exit(workers.supervise(args.service, settings))
     terapi_logging.setup(args.service, level=settings.log_level, fmt=settings.log_format)
     tracing.setup(args.service)
     service = all_services()[args.service]
     app = build_app([service], boot.runtime_factory(settings, key_ring),
                     migrate=settings.auto_migrate)
-    run_app(app, host=settings.host, port=settings.port, grace=settings.shutdown_grace_seconds)
+    run_app(app, host=settings.host, port=settings.port, grace=settings.shutdown_grace_seconds,
+            reuse_port=settings.reuse_port)
 
 
 async def _migrate(settings: TerapiSettings) -> None:

@@ -147,3 +147,21 @@ async def test_request_without_a_server_times_out_as_unavailable(bus) -> None:
 
     with pytest.raises(ServiceUnavailableError):
         await bus.request(GetWebhookTargets(environment_id=999_999), timeout=0.3)
+
+
+async def test_broadcast_reaches_every_subscriber(bus) -> None:
+    """Each process's cache hears every change, unlike a shared work queue."""
+    first: list[object] = []
+    second: list[object] = []
+
+    async def one(event: object) -> None:
+        first.append(event)
+
+    async def two(event: object) -> None:
+        second.append(event)
+
+    name = unique("terapi.test.cache")
+    await bus.subscribe_broadcast(name, [ConnectionCreated], one)
+    await bus.subscribe_broadcast(name, [ConnectionCreated], two)
+    await bus.publish(created(unique("conn")))
+    await wait_for(lambda: len(first) == 1 and len(second) == 1)

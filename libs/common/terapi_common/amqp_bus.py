@@ -59,7 +59,7 @@ class AmqpSubscription:
         self._tag: str | None = None
         self._in_hand: set[asyncio.Task[None]] = set()
 
-    async def start(self, on_message: Any) -> None:
+    async def start(self, on_message: Any, *, no_ack: bool = False) -> None:
         async def track(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
             if task is not None:
@@ -70,7 +70,7 @@ class AmqpSubscription:
                 if task is not None:
                     self._in_hand.discard(task)
 
-        self._tag = await self._queue.consume(track)
+        self._tag = await self._queue.consume(track, no_ack=no_ack)
 
     async def stop(self) -> None:
         if self._tag is not None:
@@ -152,6 +152,27 @@ class AmqpBus:
 
         subscription = AmqpSubscription(declared, channel)
         await subscription.start(on_message)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def subscribe_broadcast(
+        self, name: str, event_types: Sequence[type[Event]], handler: EventHandler
+    ) -> AmqpSubscription:
+        """A queue of this process's own (exclusive, gone with the connection), no acks."""
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=False)
+        queue = await channel.declare_queue(f"{name}.{uuid.uuid4().hex}", exclusive=True,
+                                            auto_delete=True)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
+        for event_type in event_types:
+            await queue.bind(exchange, routing_key=event_type.type)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await run_event_handler(message.body, message.headers or {}, handler,
+                                    queue=name, delivery_count=1, max_deliveries=1)
+
+        subscription = AmqpSubscription(queue, channel)
+        await subscription.start(on_message, no_ack=True)
         self._subscriptions.append(subscription)
         return subscription
 

@@ -34,10 +34,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    # asyncpg's default reset (RESET ALL; CLOSE ALL; UNLISTEN *; ...) is a round trip on
+    # every release. Terapi never leaves session state behind (no SET, LISTEN or cursors
+    # outside transactions), so only an unfinished transaction needs undoing.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose JSON columns read and write Python values."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30,
+        reset=_reset_connection,
     )
 
 

@@ -126,6 +126,11 @@ class MemoryBus:
 
         return self._consume(target, work)
 
+    async def subscribe_broadcast(
+        self, name: str, event_types: Sequence[type[Event]], handler: EventHandler
+    ) -> _Consumer:
+        return await self.subscribe(f"{name}.{uuid.uuid4().hex}", event_types, handler)
+
     def dead_letters(self, queue: str) -> list[bytes]:
         """Bodies a queue gave up on, for tests and the operator."""
         return [d.body for d in self._queues[queue].dead] if queue in self._queues else []

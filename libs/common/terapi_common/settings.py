@@ -29,6 +29,9 @@ class TerapiSettings(BaseSettings):
     amqp_prefetch: int = Field(default=32, ge=1)
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     auto_migrate: bool = True
+    # Processes serving one service on one port (SO_REUSEPORT), to use every core of a node.
+    workers: int = Field(default=1, ge=1, le=64)
+    reuse_port: bool = False
 
     # Key ring: "1:<base64>,2:<base64>" or a single base64 key (version 1).
     # The highest version encrypts; every listed version decrypts, so keys can rotate.

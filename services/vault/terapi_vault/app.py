@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
 from terapi_common.db import OutboxRelay
+from terapi_common.events import (
+    ConnectionCreated,
+    ConnectionDeleted,
+    ConnectionEvent,
+    ConnectionUpdated,
+)
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
+from terapi_common.topology import queue_name
 from terapi_vault import api
 from terapi_vault.auth import EnvironmentKeys
+from terapi_vault.cache import ConnectionCache
 from terapi_vault.commands import command_handlers
 from terapi_vault.handlers import Vault, create_default_environments
 from terapi_vault.keys import VAULT
@@ -22,6 +31,11 @@ from terapi_vault.store import PgStore
 NAME = "vault"
 SCHEMA = "vault"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def forget_cached_connection(event: ConnectionEvent, *, store: PgStore) -> None:
+    """Another process changed a connection: stop serving its cached rows."""
+    store.forget_connection(event.environment_id, event.connection_id)
 
 
 def setup(app: web.Application) -> None:
@@ -34,7 +48,7 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     key_ring = runtime.require_key_ring()
     lane = ReadLane(runtime.pool, size=min(DEFAULT_SIZE, runtime.pool.get_max_size() // 2))
-    store = PgStore(runtime.pool, reader=lane)
+    store = PgStore(runtime.pool, reader=lane, cache=ConnectionCache())
     await create_default_environments(store, key_ring)
     relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
     vault = Vault(
@@ -52,6 +66,10 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
         await runtime.bus.serve(command, handler)
         for command, handler in command_handlers(vault).items()
     ]
+    servers.append(await runtime.bus.subscribe_broadcast(
+        queue_name(NAME, "cache"), [ConnectionCreated, ConnectionUpdated, ConnectionDeleted],
+        partial(forget_cached_connection, store=store),
+    ))
     try:
         yield
     finally:

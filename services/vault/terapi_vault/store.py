@@ -12,6 +12,7 @@ import asyncpg
 from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
 from terapi_vault import domain
+from terapi_vault.cache import ConnectionCache
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.inputs import ConnectionQuery
 
@@ -171,9 +172,11 @@ class Reader(Protocol):
 class PgStore:
     """The store on PostgreSQL (asyncpg caches each statement per connection)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, reader: Reader | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, reader: Reader | None = None,
+                 cache: ConnectionCache | None = None) -> None:
         self._pool = pool
         self._reader: Reader = reader or pool
+        self._cache = cache if cache is not None else ConnectionCache(ttl=0)
 
     # -- environments
 
@@ -292,6 +295,7 @@ class PgStore:
             )
             if rows:
                 await add_to_outbox(conn, SCHEMA, events(rows))
+        self._cache.invalidate_environment(environment_id)
         return True
 
     # -- connections
@@ -300,11 +304,22 @@ class PgStore:
         self, environment_id: int, connection_id: str, integration_id: str | None
     ) -> Sequence[Row]:
         """At most two rows: enough to tell one match from an ambiguous id."""
+        key = (environment_id, connection_id, integration_id)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         if integration_id is None:
-            return await self._reader.fetch(READ_CONNECTION, environment_id, connection_id)
-        return await self._reader.fetch(
-            READ_CONNECTION_OF_INTEGRATION, environment_id, connection_id, integration_id
-        )
+            rows = await self._reader.fetch(READ_CONNECTION, environment_id, connection_id)
+        else:
+            rows = await self._reader.fetch(
+                READ_CONNECTION_OF_INTEGRATION, environment_id, connection_id, integration_id
+            )
+        self._cache.put(key, rows)
+        return rows
+
+    def forget_connection(self, environment_id: int, connection_id: str) -> None:
+        """Drop cached reads of a connection another process changed."""
+        self._cache.invalidate(environment_id, connection_id)
 
     async def list_connections(self, environment_id: int, query: ConnectionQuery) -> list[Row]:
         """Newest first; one more row than asked for tells whether a next page exists."""
@@ -356,6 +371,7 @@ class PgStore:
             if row is None:
                 return None
             await add_to_outbox(conn, SCHEMA, [event(row)])
+        self._cache.invalidate(change.environment_id, change.connection_id)
         return row["version"]
 
     async def upsert_connection(
@@ -368,6 +384,7 @@ class PgStore:
             except asyncpg.ForeignKeyViolationError:
                 return None
             await add_to_outbox(conn, SCHEMA, [event(row)])
+        self._cache.invalidate(connection.environment_id, connection.connection_id)
         return row["inserted"]
 
     async def delete_connection(
@@ -392,3 +409,4 @@ class PgStore:
                 environment_id, row["integration_id"], connection_id,
             )
             await add_to_outbox(conn, SCHEMA, [event(row)])
+        self._cache.invalidate(environment_id, connection_id)
