@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -16,20 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from terapi_common.crypto import generate_key  # noqa: E402
-from tests.conftest import AMQP_URL, fresh_database  # noqa: E402  # needs the root on the path
+from tests.conftest import fresh_database, fresh_vhost  # noqa: E402  # needs the root on the path
 from tests.e2e.stack import Stack, free_port  # noqa: E402
-
-
-@contextlib.contextmanager
-def vhost() -> Iterator[str]:
-    name = f"terapi-bench-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   check=True)
-    try:
-        yield f"{AMQP_URL.rstrip('/')}/{name}"
-    finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
 
 
 @contextlib.contextmanager
@@ -38,7 +25,7 @@ def running(services: tuple[str, ...], *, log_level: str = "info",
     """The named services, each in its own process, on real PostgreSQL and RabbitMQ."""
     from tests.e2e.stack import base_env
 
-    with fresh_database() as database_url, vhost() as amqp_url, \
+    with fresh_database() as database_url, fresh_vhost("terapi-bench") as amqp_url, \
             tempfile.TemporaryDirectory() as tmp:
         ports = {name: free_port() for name in services}
         env = base_env(Path(tmp) / "home")

@@ -90,13 +90,12 @@ def main() -> None:
             script = Path(tmp) / "read.lua"
             script.write_text(LUA % (", ".join(f'"{i}"' for i in ids), stack.keys["secret_key"],
                                      integration_id))
-            subprocess.run(["wrk", f"-t{args.threads}", f"-c{args.connections}", "-d2s", "-s", str(script),
-                            stack.vault], check=True, capture_output=True)  # warm-up
+            load = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "-s", str(script)]
+            subprocess.run([*load, "-d2s", stack.vault], check=True, capture_output=True)
             # The load generator shares the 2 cores with everything it measures; a raised
             # priority keeps its own scheduling delays out of the latencies it reports.
             done = subprocess.run(
-                [*PRIORITY, "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-                 "-s", str(script), stack.vault],
+                [*PRIORITY, *load, f"-d{args.duration}s", "--latency", stack.vault],
                 check=True, capture_output=True, text=True,
             )
     print(done.stdout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,26 @@ def fresh_database() -> Iterator[str]:
         yield _with_database(POSTGRES_URL, name)
     finally:
         run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def fresh_vhost(prefix: str = "terapi-test") -> Iterator[str]:
+    """A RabbitMQ vhost of its own (durable queues start empty), deleted afterwards."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, timeout=60)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*",
+                    ".*"], check=True, timeout=60)
+    try:
+        yield f"{AMQP_URL.rstrip('/')}/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """This run's own RabbitMQ vhost, so no queue outlives the tests."""
+    with fresh_vhost() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from terapi_common.crypto import generate_key
-from tests.conftest import AMQP_URL, fresh_database
+from tests.conftest import fresh_database, fresh_vhost
 from tests.e2e.catalog import mock_catalog
 from tests.e2e.stack import Stack, free_port, start_single_process, start_split_stack
 from tests.support.provider_thread import RunningProvider, start_provider
@@ -23,13 +21,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 @pytest.fixture(scope="session")
 def amqp_vhost_url() -> Iterator[str]:
-    """A RabbitMQ vhost of this run's own, so durable queues start empty."""
-    vhost = f"terapi-e2e-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, timeout=60)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                   check=True, timeout=60)
-    yield f"{AMQP_URL.rstrip('/')}/{vhost}"
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False, timeout=60)
+    """A RabbitMQ vhost of this stack's own, so durable queues start empty."""
+    with fresh_vhost("terapi-e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

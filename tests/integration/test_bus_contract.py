@@ -18,12 +18,15 @@ from terapi_common.events import (
     EnvironmentIdentity,
 )
 from terapi_common.memory_bus import MemoryBus
-from tests.conftest import AMQP_URL, unique
+from tests.conftest import unique
 
 
 @pytest.fixture(params=["memory", pytest.param("amqp", marks=pytest.mark.integration)])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[MemoryBus | AmqpBus]:
-    instance: MemoryBus | AmqpBus = MemoryBus() if request.param == "memory" else AmqpBus(AMQP_URL)
+    if request.param == "memory":
+        instance: MemoryBus | AmqpBus = MemoryBus()
+    else:
+        instance = AmqpBus(request.getfixturevalue("amqp_url"))
     await instance.connect()
     yield instance
     await instance.close()

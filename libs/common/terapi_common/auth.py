@@ -7,11 +7,10 @@ does not pay a round trip per request.
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from terapi_common.bus import Bus
+from terapi_common.cache import TtlCache
 from terapi_common.crypto import sha256_hex
 from terapi_common.errors import UnauthorizedError
 from terapi_common.events import (
@@ -30,8 +29,7 @@ class KeyAuthenticator:
 
     def __init__(self, bus: Bus, *, ttl: float = CACHE_SECONDS) -> None:
         self._bus = bus
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, EnvironmentIdentity]] = {}
+        self._cache: TtlCache[EnvironmentIdentity] = TtlCache(ttl=ttl, max_entries=_MAX_ENTRIES)
 
     async def by_secret_key(self, secret_key: str) -> EnvironmentIdentity:
         digest = sha256_hex(secret_key)
@@ -52,13 +50,10 @@ class KeyAuthenticator:
     async def _cached(
         self, key: str, command: AuthenticateSecretKey | ResolvePublicKey
     ) -> EnvironmentIdentity:
-        now = time.monotonic()
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit
         identity = await self._bus.request(command)
         assert isinstance(identity, EnvironmentIdentity)
-        if len(self._cache) >= _MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[key] = (now + self._ttl, identity)
+        self._cache.put(key, identity)
         return identity

@@ -7,6 +7,7 @@ tracing and outcome rules are written once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
@@ -221,3 +222,30 @@ def no_answer(command: Command, timeout: float) -> ServiceUnavailableError:
     return ServiceUnavailableError(
         f"{command.type} got no answer within {timeout:g}s", code="service_unavailable"
     )
+
+
+class BackgroundPublisher:
+    """Publishes events off the request path; `drain()` waits for them (graceful stop).
+
+    For events whose loss would cost a log entry at worst (the outcome itself is already
+    committed elsewhere): the caller answers without waiting for the broker's confirm.
+    """
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def publish_soon(self, events: Sequence[Event]) -> None:
+        task = asyncio.create_task(self._publish(list(events)))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish(self, events: list[Event]) -> None:
+        try:
+            await self._bus.publish_many(events)
+        except Exception:  # noqa: BLE001  # the outcome stands; only its record is lost
+            log.exception("events.not_published", events=[e.type for e in events])
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)

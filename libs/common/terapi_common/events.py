@@ -163,6 +163,14 @@ class AuthFailed(Event):
     error: ErrorInfo
 
 
+class IntegrationChanged(Event):
+    """An integration's settings changed or it was deleted: caches of it must go."""
+
+    type: ClassVar[str] = "integration.changed"
+    integration_id: str
+    change: Literal["updated", "deleted"]
+
+
 class OperationStarted(Event):
     """An attempt began; the logs service shows it as running."""
 

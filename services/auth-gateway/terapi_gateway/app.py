@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -12,9 +13,12 @@ import structlog
 from aiohttp import web
 
 from terapi_common.auth import KeyAuthenticator
+from terapi_common.bus import BackgroundPublisher
+from terapi_common.events import IntegrationChanged
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
-from terapi_gateway import api, connect_api, oauth_api
+from terapi_common.topology import queue_name
+from terapi_gateway import api, connect_api, handlers, oauth_api
 from terapi_gateway.handlers import Gateway
 from terapi_gateway.keys import GATEWAY
 from terapi_gateway.store import PgStore
@@ -49,12 +53,17 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
         public_base=runtime.settings.public_base,
         catalog=load_catalog(runtime.settings.providers_path),
         http=http,
+        publisher=BackgroundPublisher(runtime.bus),
     )
     app[GATEWAY] = gateway
+    integration_changes = await runtime.bus.subscribe_broadcast(
+        queue_name(NAME, "integration_cache"), [IntegrationChanged],
+        partial(handlers.on_integration_changed, gateway=gateway))
     purge = asyncio.create_task(_purge_expired_flows(gateway), name="gateway purge")
-    # Attempts publish their events before they answer, so in-flight requests finishing
-    # is all a graceful stop needs; the purge holds nothing worth finishing.
     yield
+    # In-flight requests have finished by now; their events may still be on the way.
+    await integration_changes.stop()
+    await gateway.publisher.drain()
     purge.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await purge

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,8 @@ import aiohttp
 import structlog
 
 from terapi_common.auth import KeyAuthenticator
-from terapi_common.bus import Bus
+from terapi_common.bus import BackgroundPublisher, Bus
+from terapi_common.cache import TtlCache
 from terapi_common.clock import Clock
 from terapi_common.crypto import KeyRing, connection_aad, random_token
 from terapi_common.errors import NotFoundError, ProviderError, UnauthorizedError
@@ -19,6 +20,8 @@ from terapi_common.events import (
     ConnectionStored,
     EnvironmentIdentity,
     Event,
+    IntegrationChanged,
+    IntegrationInfo,
     StoreConnection,
 )
 from terapi_common.providers import Catalog
@@ -37,6 +40,10 @@ from terapi_gateway.store import Store
 log = structlog.get_logger("terapi.gateway")
 
 
+# How long the vault's integration facts are reused; its change events cut this short.
+INTEGRATION_CACHE_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class Gateway:
     """What the use cases run on; built once per process by the app's cleanup context."""
@@ -49,6 +56,9 @@ class Gateway:
     public_base: str
     catalog: Catalog
     http: aiohttp.ClientSession
+    publisher: BackgroundPublisher
+    integrations: TtlCache[IntegrationInfo] = field(
+        default_factory=lambda: TtlCache(ttl=INTEGRATION_CACHE_SECONDS))
 
     @property
     def default_callback_url(self) -> str:
@@ -221,11 +231,14 @@ async def report_success(gateway: Gateway, attempt: Attempt, stored: ConnectionS
 
 
 async def report(gateway: Gateway, events: Sequence[Event]) -> None:
-    """Publish an attempt's events before answering; a broker hiccup must not undo the answer."""
-    try:
-        await gateway.bus.publish_many(events)
-    except Exception:  # noqa: BLE001  # the outcome stands; only its log entry is lost
-        log.exception("gateway.operation_not_published", events=[e.type for e in events])
+    """Publish an attempt's events without holding up the answer (the vault has already
+    committed the outcome; a graceful stop waits for these to go out)."""
+    gateway.publisher.publish_soon(events)
+
+
+async def on_integration_changed(event: IntegrationChanged, *, gateway: Gateway) -> None:
+    """The vault changed or deleted an integration: stop using what was cached of it."""
+    gateway.integrations.forget((event.environment_id, event.integration_id))
 
 
 async def _resolve_public_key(gateway: Gateway, public_key: str) -> EnvironmentIdentity:

@@ -50,10 +50,7 @@ async def load_integration(
     gateway: Gateway, environment_id: int, integration_id: str, *, modes: Iterable[AuthMode]
 ) -> Integration:
     """The integration, if it exists and runs one of `modes`; its client unsealed."""
-    info = await gateway.bus.request(
-        GetIntegration(environment_id=environment_id, integration_id=integration_id)
-    )
-    assert isinstance(info, IntegrationInfo)
+    info = await integration_info(gateway, environment_id, integration_id)
     allowed = tuple(modes)
     if info.auth_mode not in allowed:
         raise InvalidAuthModeError(
@@ -61,6 +58,21 @@ async def load_integration(
         )
     provider = gateway.catalog.require(info.provider)
     return Integration(info, provider, _unseal_client(gateway, environment_id, info))
+
+
+async def integration_info(gateway: Gateway, environment_id: int, integration_id: str
+                           ) -> IntegrationInfo:
+    """The vault's facts about an integration, cached briefly (the vault announces changes)."""
+    key = (environment_id, integration_id)
+    cached = gateway.integrations.get(key)
+    if cached is not None:
+        return cached
+    info = await gateway.bus.request(
+        GetIntegration(environment_id=environment_id, integration_id=integration_id)
+    )
+    assert isinstance(info, IntegrationInfo)
+    gateway.integrations.put(key, info)
+    return info
 
 
 def _unseal_client(gateway: Gateway, environment_id: int, info: IntegrationInfo
@@ -118,10 +130,7 @@ def _field_view(spec: FieldSpec) -> dict[str, Any]:
 async def describe(gateway: Gateway, caller: Caller, integration_id: str) -> dict[str, Any]:
     """One integration as the SDK sees it, if the caller may open it."""
     check_integration_allowed(caller, integration_id)
-    info = await gateway.bus.request(
-        GetIntegration(environment_id=caller.environment_id, integration_id=integration_id)
-    )
-    assert isinstance(info, IntegrationInfo)
+    info = await integration_info(gateway, caller.environment_id, integration_id)
     return public_view(info, gateway.catalog.require(info.provider))
 
 

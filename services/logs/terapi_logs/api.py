@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from terapi_common.http import json_response
 
+from terapi_common.http import json_response
 from terapi_logs import handlers
 from terapi_logs.keys import AUTHENTICATOR, STORE
 from terapi_logs.query import parse_query

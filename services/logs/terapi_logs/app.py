@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from aiohttp import web
+
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.events import (
     OperationFinished,
@@ -16,7 +17,6 @@ from terapi_common.events import (
 )
 from terapi_common.runtime import RUNTIME
 from terapi_common.topology import queue_name
-
 from terapi_logs import handlers
 from terapi_logs.api import routes
 from terapi_logs.keys import AUTHENTICATOR, STORE

@@ -13,7 +13,6 @@ from terapi_common.events import (
     WebhookDelivered,
 )
 from terapi_common.logging import redact
-
 from terapi_logs import domain
 from terapi_logs.domain import OperationRecord
 from terapi_logs.query import Cursor, OperationQuery, encode_cursor

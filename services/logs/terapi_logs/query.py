@@ -11,6 +11,7 @@ from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from terapi_common.errors import InvalidInputError
 from terapi_common.http import describe_validation_error
 

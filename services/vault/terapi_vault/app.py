@@ -15,6 +15,7 @@ from terapi_common.events import (
     ConnectionDeleted,
     ConnectionEvent,
     ConnectionUpdated,
+    IntegrationChanged,
 )
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
@@ -23,7 +24,7 @@ from terapi_vault import api
 from terapi_vault.auth import EnvironmentKeys
 from terapi_vault.cache import ConnectionCache
 from terapi_vault.commands import command_handlers
-from terapi_vault.handlers import Vault, create_default_environments
+from terapi_vault.handlers import Vault, create_default_environments, forget_integration
 from terapi_vault.keys import VAULT
 from terapi_vault.lane import DEFAULT_SIZE, ReadLane
 from terapi_vault.store import PgStore
@@ -36,6 +37,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def forget_cached_connection(event: ConnectionEvent, *, store: PgStore) -> None:
     """Another process changed a connection: stop serving its cached rows."""
     store.forget_connection(event.environment_id, event.connection_id)
+
+
+async def forget_cached_integration(event: IntegrationChanged, *, vault: Vault) -> None:
+    """Another replica changed an integration: look it up afresh next time."""
+    forget_integration(vault, event.environment_id, event.integration_id)
 
 
 def setup(app: web.Application) -> None:
@@ -69,6 +75,10 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     servers.append(await runtime.bus.subscribe_broadcast(
         queue_name(NAME, "cache"), [ConnectionCreated, ConnectionUpdated, ConnectionDeleted],
         partial(forget_cached_connection, store=store),
+    ))
+    servers.append(await runtime.bus.subscribe_broadcast(
+        queue_name(NAME, "integration_cache"), [IntegrationChanged],
+        partial(forget_cached_integration, vault=vault),
     ))
     try:
         yield

@@ -2,10 +2,11 @@
 
 Backends read credentials on every call they make to a provider, so the same rows are
 read over and over. The cache holds rows as stored (ciphertext; decrypted per request)
-for at most `ttl` seconds (each entry between half and all of it, so expiries spread). Writes through this process drop the entries at once; writes
-by other processes or replicas drop them when their connection event arrives (a few
-milliseconds), and the TTL bounds staleness if an event is ever missed. Misses are not
-cached, so a new connection is visible at once.
+for at most `ttl` seconds (each entry between half and all of it, so expiries spread).
+Writes through this process drop the entries at once; writes by other processes or
+replicas drop them when their connection event arrives (a few milliseconds), and the
+TTL bounds staleness if an event is ever missed. Misses are not cached, so a new
+connection is visible at once.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from terapi_common.events import (
 from terapi_vault import domain, errors
 from terapi_vault.handlers import (
     Vault,
+    connection_target,
+    forget_integration,
     integration_settings,
     require_environment,
     require_integration,
@@ -37,31 +39,30 @@ def _unseal(vault: Vault, sealed: str, aad: str) -> Any:
 
 async def store_connection(command: StoreConnection, *, vault: Vault) -> ConnectionStored:
     """Create or override a connection; its event commits in the same transaction."""
-    environment = await require_environment(vault.store, command.environment_id)
-    integration = await require_integration(vault, environment.id, command.integration_id)
-    if integration.auth_mode != command.auth_mode:
+    target = await connection_target(vault, command.environment_id, command.integration_id)
+    if target.auth_mode != command.auth_mode:
         raise InvalidInputError(
-            f"auth_mode: integration {integration.integration_id!r} uses "
-            f"{integration.auth_mode}, not {command.auth_mode}", code="invalid_auth_mode",
+            f"auth_mode: integration {target.integration_id!r} uses "
+            f"{target.auth_mode}, not {command.auth_mode}", code="invalid_auth_mode",
         )
     domain.check_connection_id(command.connection_id)
-    aad = connection_aad(environment.id, command.integration_id, command.connection_id)
+    aad = connection_aad(target.environment_id, command.integration_id, command.connection_id)
     sealed = _unseal(vault, command.sealed_credentials, aad)
     credentials = domain.check_connection_credentials(command.auth_mode, sealed)
 
     def event(row: Row) -> Event:
         return domain.stored_event(
-            inserted=row["inserted"], environment_name=environment.name,
-            end_user=row["end_user"], environment_id=environment.id,
+            inserted=row["inserted"], environment_name=target.environment_name,
+            end_user=row["end_user"], environment_id=target.environment_id,
             connection_id=command.connection_id, integration_id=command.integration_id,
-            provider=integration.provider, auth_mode=command.auth_mode,
+            provider=target.provider, auth_mode=command.auth_mode,
             operation_id=command.operation_id, expires_at=command.expires_at,
         )
 
     inserted = await vault.store.upsert_connection(
         NewConnection(
-            environment_id=environment.id, integration_id=command.integration_id,
-            connection_id=command.connection_id, provider=integration.provider,
+            environment_id=target.environment_id, integration_id=command.integration_id,
+            connection_id=command.connection_id, provider=target.provider,
             auth_mode=command.auth_mode,
             credentials_encrypted=vault.key_ring.encrypt_json(credentials, aad=aad),
             connection_config=command.connection_config,
@@ -71,12 +72,13 @@ async def store_connection(command: StoreConnection, *, vault: Vault) -> Connect
         event=event,
     )
     if inserted is None:  # the integration was deleted meanwhile
+        forget_integration(vault, command.environment_id, command.integration_id)
         raise errors.integration_not_found(command.integration_id)
     vault.kick()
     return ConnectionStored(
         connection_id=command.connection_id, integration_id=command.integration_id,
-        provider=integration.provider, auth_mode=command.auth_mode,
-        environment_name=environment.name, operation="creation" if inserted else "override",
+        provider=target.provider, auth_mode=command.auth_mode,
+        environment_name=target.environment_name, operation="creation" if inserted else "override",
     )
 
 

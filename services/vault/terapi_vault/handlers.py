@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
+from terapi_common.cache import TtlCache
 from terapi_common.clock import Clock
 from terapi_common.crypto import (
     DecryptionError,
@@ -17,7 +19,7 @@ from terapi_common.crypto import (
     sha256_hex,
 )
 from terapi_common.errors import TerapiError
-from terapi_common.events import Event
+from terapi_common.events import Event, IntegrationChanged
 from terapi_common.providers import Catalog
 from terapi_vault import domain, errors, views
 from terapi_vault.auth import EnvironmentKeys
@@ -45,6 +47,45 @@ class Vault:
     clock: Clock
     public_base: str
     kick: Callable[[], None]  # wakes the outbox relay after a commit
+    # (environment, integration) -> what storing a connection needs to know of them;
+    # the names and provider never change while the integration lives.
+    targets: TtlCache[ConnectionTarget] = field(
+        default_factory=lambda: TtlCache(ttl=TARGET_CACHE_SECONDS))
+
+
+TARGET_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ConnectionTarget:
+    """The environment and integration a connection is stored under."""
+
+    environment_id: int
+    environment_name: str
+    integration_id: str
+    provider: str
+    auth_mode: str
+
+
+async def connection_target(vault: Vault, environment_id: int, integration_id: str
+                            ) -> ConnectionTarget:
+    """Where a connection goes, cached: it is looked up on every authorization."""
+    key = (environment_id, integration_id)
+    cached = vault.targets.get(key)
+    if cached is not None:
+        return cached
+    environment, integration = await asyncio.gather(
+        require_environment(vault.store, environment_id),
+        require_integration(vault, environment_id, integration_id),
+    )
+    target = ConnectionTarget(environment.id, environment.name, integration_id,
+                              integration.provider, integration.auth_mode)
+    vault.targets.put(key, target)
+    return target
+
+
+def forget_integration(vault: Vault, environment_id: int, integration_id: str) -> None:
+    vault.targets.forget((environment_id, integration_id))
 
 
 # ---------------------------------------------------------------- environments
@@ -213,8 +254,12 @@ async def update_integration(
     settings = domain.patch_integration(_settings_to_patch(vault, integration, patch), patch,
                                         provider)
     updated = replace(_with_settings(vault, integration, settings), updated_at=vault.clock.now())
-    if not await vault.store.update_integration(updated):
+    changed = IntegrationChanged(environment_id=env.id, integration_id=integration_id,
+                                 change="updated")
+    if not await vault.store.update_integration(updated, event=changed):
         raise errors.integration_not_found(integration_id)
+    forget_integration(vault, env.id, integration_id)
+    vault.kick()
     return _integration_view(vault, env, updated, settings.client_secret)
 
 
@@ -225,10 +270,12 @@ async def delete_integration(vault: Vault, env: Environment, integration_id: str
         return [
             domain.deleted_event(r, environment_id=env.id, environment_name=env.name)
             for r in rows
-        ]
+        ] + [IntegrationChanged(environment_id=env.id, integration_id=integration_id,
+                                change="deleted")]
 
     if not await vault.store.delete_integration(env.id, integration_id, events=events):
         raise errors.integration_not_found(integration_id)
+    forget_integration(vault, env.id, integration_id)
     vault.kick()
 
 

@@ -139,7 +139,7 @@ class Store(Protocol):
         self, environment_id: int, integration_id: str
     ) -> Integration | None: ...
     async def list_integrations(self, environment_id: int) -> list[Integration]: ...
-    async def update_integration(self, integration: Integration) -> bool: ...
+    async def update_integration(self, integration: Integration, *, event: Event) -> bool: ...
     async def delete_integration(
         self, environment_id: int, integration_id: str,
         *, events: Callable[[Sequence[Row]], list[Event]],
@@ -258,16 +258,21 @@ class PgStore:
         )
         return [Integration(**dict(r)) for r in rows]
 
-    async def update_integration(self, integration: Integration) -> bool:
-        status = await self._pool.execute(
-            "UPDATE vault.integrations SET client_id = $3, client_secret_encrypted = $4, "
-            "scopes = $5, provider_config = $6, updated_at = $7 "
-            "WHERE environment_id = $1 AND integration_id = $2",
-            integration.environment_id, integration.integration_id, integration.client_id,
-            integration.client_secret_encrypted, integration.scopes,
-            integration.provider_config, integration.updated_at,
-        )
-        return status == "UPDATE 1"
+    async def update_integration(self, integration: Integration, *, event: Event) -> bool:
+        """Save new settings and queue `event` (caches elsewhere drop the old ones)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "UPDATE vault.integrations SET client_id = $3, client_secret_encrypted = $4, "
+                "scopes = $5, provider_config = $6, updated_at = $7 "
+                "WHERE environment_id = $1 AND integration_id = $2",
+                integration.environment_id, integration.integration_id, integration.client_id,
+                integration.client_secret_encrypted, integration.scopes,
+                integration.provider_config, integration.updated_at,
+            )
+            if status != "UPDATE 1":
+                return False
+            await add_to_outbox(conn, SCHEMA, [event])
+        return True
 
     async def delete_integration(
         self, environment_id: int, integration_id: str,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+
 from terapi_common.db import OutboxRelay
 from terapi_common.events import AuthFailed, ConnectionCreated, ConnectionUpdated
 from terapi_common.runtime import RUNTIME, Runtime
 from terapi_common.settings import WebhookSettings
 from terapi_common.topology import queue_name
-
 from terapi_webhooks import handlers
 from terapi_webhooks.delivery import Dispatcher, DispatchSettings
 from terapi_webhooks.domain import RetryPolicy

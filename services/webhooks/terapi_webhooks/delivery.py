@@ -11,11 +11,11 @@ from datetime import timedelta
 import aiohttp
 import orjson
 import structlog
+
 from terapi_common import tracing
 from terapi_common.bus import Bus
 from terapi_common.clock import Clock
 from terapi_common.errors import ServiceUnavailableError, TerapiError
-
 from terapi_webhooks import domain
 from terapi_webhooks.domain import AttemptResult, Delivery, Outcome, RetryPolicy
 from terapi_webhooks.signing import signed_headers

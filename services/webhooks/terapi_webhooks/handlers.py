@@ -6,11 +6,11 @@ import secrets
 from collections.abc import Callable
 
 import structlog
+
 from terapi_common.bus import Bus, InvalidMessageError, RetryableError
 from terapi_common.clock import Clock
 from terapi_common.errors import NotFoundError, TerapiError
 from terapi_common.events import GetWebhookTargets, WebhookTargets
-
 from terapi_webhooks import domain
 from terapi_webhooks.domain import NotifyingEvent
 from terapi_webhooks.store import Store

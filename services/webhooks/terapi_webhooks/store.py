@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+
 from terapi_common.db import add_to_outbox, claim_event
 from terapi_common.events import Event
-
 from terapi_webhooks.domain import Delivery, NewDelivery, Outcome
 
 SCHEMA = "webhooks"

@@ -24,8 +24,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[object]:
+    """A fresh Chromium per test; Playwright's sync API holds an event loop while it runs,
+    so it must not outlive the test (the async tests after it need the thread's loop)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}; scripts/test.sh installs it")
     from playwright.sync_api import sync_playwright

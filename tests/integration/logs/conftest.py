@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+
 from terapi_common.crypto import sha256_hex
 from terapi_common.db import create_pool
 from terapi_common.errors import UnauthorizedError

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from terapi_common.events import ErrorInfo, LogMessage, OperationFinished, OperationStarted
 from terapi_logs import handlers
 from terapi_logs.keys import STORE
-
 from tests.conftest import unique
 from tests.integration.logs.conftest import new_environment_id
 

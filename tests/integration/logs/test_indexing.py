@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+
 from terapi_common.events import (
     EndUser,
     ErrorInfo,
@@ -16,7 +17,6 @@ from terapi_common.events import (
 )
 from terapi_logs import handlers
 from terapi_logs.keys import STORE
-
 from tests.conftest import unique
 from tests.integration.logs.conftest import new_environment_id, wait_for
 

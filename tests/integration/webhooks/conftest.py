@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+
 from terapi_common.db import create_pool
 from terapi_common.errors import ServiceUnavailableError, TerapiError
 from terapi_common.events import (

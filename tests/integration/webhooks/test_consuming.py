@@ -6,6 +6,7 @@ import asyncio
 
 import orjson
 import pytest
+
 from terapi_common.clock import SystemClock
 from terapi_common.events import (
     AuthFailed,
@@ -15,7 +16,6 @@ from terapi_common.events import (
 )
 from terapi_webhooks import handlers
 from terapi_webhooks.keys import DISPATCHER, STORE
-
 from tests.conftest import unique
 from tests.integration.webhooks.conftest import new_environment_id, wait_for
 

@@ -7,6 +7,7 @@ import asyncio
 import orjson
 import pytest
 from standardwebhooks import Webhook
+
 from terapi_common.events import (
     AuthFailed,
     ConnectionCreated,
@@ -16,7 +17,6 @@ from terapi_common.events import (
     WebhookDelivered,
 )
 from terapi_webhooks.keys import STORE
-
 from tests.conftest import unique
 from tests.integration.webhooks.conftest import new_environment_id, wait_for
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from terapi_common.events import ConnectionCreated
 from terapi_webhooks.keys import STORE
-
 from tests.conftest import unique
 from tests.integration.webhooks.conftest import new_environment_id, wait_for
 

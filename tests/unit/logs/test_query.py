@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from terapi_common.errors import InvalidInputError
 from terapi_logs.query import Cursor, decode_cursor, encode_cursor, parse_query
 

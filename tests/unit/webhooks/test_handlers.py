@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from terapi_common.bus import InvalidMessageError, RetryableError
 from terapi_common.errors import (
     InvalidInputError,

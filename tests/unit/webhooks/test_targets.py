@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from terapi_webhooks.targets import PrivateTargetError, PublicOnlyResolver, refusal
 
 

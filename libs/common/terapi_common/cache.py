@@ -1,0 +1,46 @@
+"""A small in-process TTL cache for facts that other services own.
+
+Entries expire after `ttl` seconds; owners announce changes with events, and the
+subscriber calls `forget` so a change shows at once, the TTL bounding any miss.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+Value = TypeVar("Value")
+
+
+class TtlCache(Generic[Value]):
+    """Bounded mapping whose entries expire; cleared whole when full (cheap and rare)."""
+
+    def __init__(self, *, ttl: float, max_entries: int = 10_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._now = monotonic
+        self._entries: dict[Hashable, tuple[float, Value]] = {}
+
+    def get(self, key: Hashable) -> Value | None:
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        if hit[0] <= self._now():
+            self._entries.pop(key, None)
+            return None
+        return hit[1]
+
+    def put(self, key: Hashable, value: Value) -> None:
+        if self._ttl <= 0:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = (self._now() + self._ttl, value)
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
