@@ -220,3 +220,30 @@ async def test_client_credentials_connection_fetches_a_token(stack: Stack, provi
         headers, body = await receiver.wait_for(_webhook(connection_id))
     assert connection["credentials"]["access_token"] in provider.access_tokens
     Webhook(stack.keys["webhook_secret"]).verify(body, headers)
+
+
+async def test_deleting_a_connection_revokes_its_tokens_at_the_provider(stack: Stack,
+                                                                        provider) -> None:
+    import asyncio
+
+    client = provider.add_client()
+    connection_id = f"revoke-{uuid.uuid4().hex[:6]}"
+    async with aiohttp.ClientSession() as http:
+        integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
+        flow = await run_flow(http, stack, integration_id, connection_id)
+        assert flow.result["status"] == "success"
+        credentials = (await _connection(http, stack, integration_id, connection_id,
+                                         include_refresh_token="true"))["credentials"]
+        async with http.delete(f"{stack.vault}/connections/{connection_id}",
+                               headers=bearer(stack),
+                               params={"integration_id": integration_id}) as response:
+            assert response.status == 204, await response.text()
+        async with http.get(f"{stack.vault}/connections/{connection_id}", headers=bearer(stack),
+                            params={"integration_id": integration_id}) as response:
+            assert response.status == 404
+    for _ in range(200):
+        if credentials["refresh_token"] in provider.revoked:
+            break
+        await asyncio.sleep(0.05)
+    assert credentials["refresh_token"] in provider.revoked
+    assert credentials["refresh_token"] not in provider.refresh_tokens

@@ -7,7 +7,6 @@ tracing and outcome rules are written once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
@@ -18,6 +17,7 @@ import structlog
 from pydantic import ValidationError
 
 from terapi_common import tracing
+from terapi_common.background import Background
 from terapi_common.errors import (
     InvalidInputError,
     ServiceUnavailableError,
@@ -233,12 +233,10 @@ class BackgroundPublisher:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._pending: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
 
     def publish_soon(self, events: Sequence[Event]) -> None:
-        task = asyncio.create_task(self._publish(list(events)))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._tasks.spawn(self._publish(list(events)))
 
     async def _publish(self, events: list[Event]) -> None:
         try:
@@ -247,5 +245,4 @@ class BackgroundPublisher:
             log.exception("events.not_published", events=[e.type for e in events])
 
     async def drain(self) -> None:
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._tasks.drain()

@@ -24,7 +24,12 @@ from terapi_vault import api
 from terapi_vault.auth import EnvironmentKeys
 from terapi_vault.cache import ConnectionCache
 from terapi_vault.commands import command_handlers
-from terapi_vault.handlers import Vault, create_default_environments, forget_integration
+from terapi_vault.handlers import (
+    REVOKE_TIMEOUT_SECONDS,
+    Vault,
+    create_default_environments,
+    forget_integration,
+)
 from terapi_vault.keys import VAULT
 from terapi_vault.lane import DEFAULT_SIZE, ReadLane
 from terapi_vault.store import PgStore
@@ -65,6 +70,7 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
         clock=runtime.clock,
         public_base=runtime.settings.public_base,
         kick=relay.kick,
+        revoke=partial(runtime.bus.request, timeout=REVOKE_TIMEOUT_SECONDS),
     )
     app[VAULT] = vault
     relay.start()
@@ -85,5 +91,6 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Finish the commands in hand, then publish what they committed.
         await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
+        await vault.background.drain()
         await relay.stop()
         await lane.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
+from terapi_common.background import Background
 from terapi_common.cache import TtlCache
 from terapi_common.clock import Clock
 from terapi_common.crypto import (
@@ -19,7 +20,7 @@ from terapi_common.crypto import (
     sha256_hex,
 )
 from terapi_common.errors import TerapiError
-from terapi_common.events import Event, IntegrationChanged
+from terapi_common.events import Event, IntegrationChanged, Reply, RevokeCredentials
 from terapi_common.providers import Catalog
 from terapi_vault import domain, errors, views
 from terapi_vault.auth import EnvironmentKeys
@@ -47,6 +48,9 @@ class Vault:
     clock: Clock
     public_base: str
     kick: Callable[[], None]  # wakes the outbox relay after a commit
+    # Asks the refresher to revoke a deleted connection's tokens at the provider.
+    revoke: Callable[[RevokeCredentials], Awaitable[Reply]]
+    background: Background = field(default_factory=Background)
     # (environment, integration) -> what storing a connection needs to know of them;
     # the names and provider never change while the integration lives.
     targets: TtlCache[ConnectionTarget] = field(
@@ -336,8 +340,60 @@ async def list_connections(
 async def delete_connection(
     vault: Vault, env: Environment, connection_id: str, *, integration_id: str | None
 ) -> None:
+    """Delete a connection, then revoke its tokens where the provider allows it."""
     def event(row: Row) -> Event:
         return domain.deleted_event(row, environment_id=env.id, environment_name=env.name)
 
+    rows = await vault.store.read_connection(env.id, connection_id, integration_id)
+    found = domain.pick_connection(rows, connection_id, integration_id)
+    full = await vault.store.get_connection(env.id, found["integration_id"], connection_id)
+    revocation = _revocation(vault, env, full) if full is not None else None
     await vault.store.delete_connection(env.id, connection_id, integration_id, event=event)
     vault.kick()
+    if revocation is not None:  # the caller need not wait for the provider
+        vault.background.spawn(_revoke(vault, revocation))
+
+
+# Only these hold tokens a provider can revoke (RFC 7009); keys and passwords cannot be.
+_REVOCABLE_MODES = frozenset({"OAUTH2", "OAUTH2_CC"})
+REVOKE_TIMEOUT_SECONDS = 5.0
+
+
+def _revocation(vault: Vault, env: Environment, row: Row) -> RevokeCredentials | None:
+    """What the refresher needs to revoke this connection's tokens, or None."""
+    provider = vault.catalog.get(row["provider"])
+    if row["auth_mode"] not in _REVOCABLE_MODES or provider is None:
+        return None
+    integration_id = row["integration_id"]
+    aad = connection_aad(env.id, integration_id, row["connection_id"])
+    try:
+        credentials = vault.key_ring.decrypt_json(row["credentials_encrypted"], aad=aad)
+    except DecryptionError:
+        return None  # nothing readable to revoke; the deletion still goes ahead
+    return RevokeCredentials(
+        environment_id=env.id, integration_id=integration_id,
+        connection_id=row["connection_id"], provider=row["provider"],
+        connection_config=row["connection_config"] or {},
+        sealed_credentials=vault.key_ring.seal(credentials, aad=aad),
+    )
+
+
+async def _revoke(vault: Vault, revocation: RevokeCredentials) -> None:
+    """Best effort: a provider that cannot be reached must not undo the deletion."""
+    integration = await vault.store.get_integration(revocation.environment_id,
+                                                    revocation.integration_id)
+    if integration is not None:
+        settings = integration_settings(vault, integration)
+        if settings.client_id is not None:
+            revocation = revocation.model_copy(update={"sealed_config": vault.key_ring.seal(
+                domain.client_config(settings),
+                aad=domain.integration_aad(revocation.environment_id,
+                                           revocation.integration_id))})
+    try:
+        result = await vault.revoke(revocation)
+    except TerapiError as exc:
+        log.warning("connection.revocation_failed", code=exc.code,
+                    connection_id=revocation.connection_id)
+        return
+    log.info("connection.revocation", revoked=getattr(result, "revoked", False),
+             detail=getattr(result, "detail", None), connection_id=revocation.connection_id)
