@@ -14,6 +14,7 @@ from terapi_cli.services import NEEDS_KEY_RING, all_services
 from terapi_common import logging as terapi_logging
 from terapi_common import tracing
 from terapi_common.db import create_pool
+from terapi_common.errors import TerapiError
 from terapi_common.runtime import apply_migrations, build_app, run_app
 from terapi_common.settings import TerapiSettings
 
@@ -156,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValidationError as exc:
         print(f"terapi: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    except TerapiError as exc:
+        print(f"terapi: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
