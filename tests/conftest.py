@@ -96,6 +96,17 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
+async def bus():
+    """An in-process bus with RabbitMQ's semantics, closed after the test."""
+    from terapi_common.memory_bus import MemoryBus
+
+    instance = MemoryBus()
+    await instance.connect()
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture
 def key_ring_spec() -> str:
     from terapi_common.crypto import generate_key
 

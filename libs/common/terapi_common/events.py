@@ -380,17 +380,10 @@ class ReplyEnvelope(BaseModel):
 # ---------------------------------------------------------------- credential lifecycle
 
 
-class RefreshFailed(Event):
+class RefreshFailed(ConnectionEvent):
     """Refreshing a connection's credentials failed; the app may need to re-authorize."""
 
     type: ClassVar[str] = "connection.refresh_failed"
-    connection_id: str
-    integration_id: str
-    provider: str
-    auth_mode: AuthMode
-    environment: str
-    end_user: EndUser | None = None
-    operation_id: str | None = None
     attempts: int = 1
     error: ErrorInfo
 

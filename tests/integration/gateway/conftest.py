@@ -184,14 +184,6 @@ async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
 
 
 @pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    instance = MemoryBus()
-    await instance.connect()
-    yield instance
-    await instance.close()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

@@ -39,14 +39,6 @@ def key_ring_spec() -> str:
 
 
 @pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    instance = MemoryBus()
-    await instance.connect()
-    yield instance
-    await instance.close()
-
-
-@pytest.fixture
 async def client(
     aiohttp_client, database_url: str, key_ring: KeyRing, bus: MemoryBus
 ) -> TestClient:

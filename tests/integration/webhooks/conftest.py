@@ -118,14 +118,6 @@ class Receiver:
 
 
 @pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    instance = MemoryBus()
-    await instance.connect()
-    yield instance
-    await instance.close()
-
-
-@pytest.fixture
 async def vault(bus: MemoryBus) -> FakeVault:
     fake = FakeVault()
     await bus.serve(GetWebhookTargets, fake.get_targets)

@@ -79,5 +79,44 @@ class HostedConnectPage:
         self.link = link
 
     def open(self) -> HostedConnectPage:
+        """Go to the link and wait until the page has listed what it offers, or refused."""
         self.page.goto(self.link)
+        shown = self.page.locator("#integrations button, #form, #status").filter(visible=True)
+        expect(shown.first).to_be_visible(timeout=15_000)
         return self
+
+    def offered(self) -> list[str]:
+        """The integration ids the page lets the end user pick."""
+        buttons = self.page.locator("#integrations button[data-integration-id]")
+        expect(buttons.first).to_be_visible()
+        return [buttons.nth(i).get_attribute("data-integration-id") or ""
+                for i in range(buttons.count())]
+
+    def choose(self, integration_id: str) -> HostedConnectPage:
+        self.page.click(f'#integrations button[data-integration-id="{integration_id}"]')
+        expect(self.page.locator("#form")).to_be_visible()
+        return self
+
+    def fill(self, name: str, value: str, *, group: str = "credentials") -> HostedConnectPage:
+        self.page.fill(f'#fields input[data-group="{group}"][name="{name}"]', value)
+        return self
+
+    def submit(self) -> None:
+        self.page.click("#submit")
+
+    def continue_in_popup(self) -> Page:
+        """Press the OAuth button and return the window the page opened at the provider."""
+        with self.page.expect_popup() as popup:
+            self.submit()
+        return popup.value
+
+    def expect_success(self, text: str | re.Pattern[str] = re.compile(r"connected|ready")
+                       ) -> None:
+        status = self.page.locator('#status[data-outcome="success"]')
+        expect(status).to_be_visible(timeout=20_000)
+        expect(status).to_contain_text(text)
+
+    def expect_error(self, code: str) -> None:
+        status = self.page.locator('#status[data-outcome="error"]')
+        expect(status).to_be_visible(timeout=20_000)
+        expect(status).to_contain_text(f"({code})")
