@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -51,6 +52,26 @@ async def _connection(http: aiohttp.ClientSession, stack: Stack, integration_id:
         return await response.json()
 
 
+async def _verified_webhook(stack: Stack, receiver: Receiver, connection_id: str) -> dict:
+    headers, body = await receiver.wait_for(_webhook(connection_id))
+    Webhook(stack.keys["webhook_secret"]).verify(body, headers)
+    return json.loads(body)
+
+
+async def _operation(http: aiohttp.ClientSession, stack: Stack, connection_id: str) -> dict:
+    """The finished auth operation of a connection, with its messages."""
+    for _ in range(200):
+        async with http.get(f"{stack.logs}/logs/operations", headers=bearer(stack),
+                            params={"connection_id": connection_id, "type": "auth"}) as response:
+            data = (await response.json())["data"]
+        if data and data[0]["status"] != "running":
+            async with http.get(f"{stack.logs}/logs/operations/{data[0]['id']}",
+                                headers=bearer(stack)) as response:
+                return await response.json()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no finished operation for {connection_id}")
+
+
 def _webhook(connection_id: str, *, success: bool = True):
     def matches(_headers, body: bytes) -> bool:
         payload = json.loads(body)
@@ -90,35 +111,44 @@ async def test_oauth2_flow_with_pkce_stores_working_tokens(stack: Stack, provide
         headers, body = await receiver.wait_for(_webhook(connection_id))
         Webhook(stack.keys["webhook_secret"]).verify(body, headers)
         assert json.loads(body)["auth_mode"] == "OAUTH2"
+        operation = json.dumps(await _operation(http, stack, connection_id))
+    code = query_of(flow.callback_url or "")["code"]
+    for secret in (code, verifier, credentials["access_token"], client.client_secret):
+        assert secret not in operation
     stored = await _stored_row_bytes(stack, connection_id)
     assert credentials["access_token"].encode() not in stored
     assert credentials["access_token"] not in stack.output()
     assert verifier not in stack.output()
 
 
-async def test_oauth2_flow_without_pkce_uses_basic_client_auth(stack: Stack, provider) -> None:
+async def test_oauth2_flow_without_pkce_uses_basic_client_auth(
+        stack: Stack, provider, receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"nopkce-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as http:
+        await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2-basic-auth",
                                                         client)
         flow = await run_flow(http, stack, integration_id, connection_id)
+        await _verified_webhook(stack, receiver, connection_id)
     assert flow.result["status"] == "success"
     assert "code_challenge" not in provider.authorize_requests[-1]
     assert "client_secret" not in provider.token_requests[-1]  # sent in the Basic header
 
 
-async def test_connection_config_is_interpolated_into_provider_urls(stack: Stack,
-                                                                    provider) -> None:
+async def test_connection_config_is_interpolated_into_provider_urls(
+        stack: Stack, provider, receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"tenant-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as http:
+        await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-tenant", client)
         flow = await run_flow(http, stack, integration_id, connection_id,
                               params={"subdomain": "acme"})
         assert flow.result["status"] == "success"
         assert "/t/acme/oauth/authorize" in (flow.provider_location or "")
         connection = await _connection(http, stack, integration_id, connection_id)
+        await _verified_webhook(stack, receiver, connection_id)
     assert connection["connection_config"]["subdomain"] == "acme"
 
 
@@ -138,15 +168,18 @@ async def test_hostile_connection_config_is_refused_before_any_redirect(stack: S
     assert len(provider.authorize_requests) == before
 
 
-async def test_scope_override_reaches_the_provider(stack: Stack, provider) -> None:
+async def test_scope_override_reaches_the_provider(stack: Stack, provider,
+                                                   receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"scoped-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as http:
+        await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client,
                                                         scopes=["read"])
         flow = await run_flow(http, stack, integration_id, connection_id, scopes="admin,audit")
         assert flow.result["status"] == "success"
         connection = await _connection(http, stack, integration_id, connection_id)
+        await _verified_webhook(stack, receiver, connection_id)
     assert provider.authorize_requests[-1]["scope"] == "admin audit"
     assert connection["credentials"]["scopes"] == ["admin", "audit"]
 
@@ -173,6 +206,9 @@ async def test_denied_consent_fails_with_access_denied_and_a_failure_webhook(
         headers, body = await receiver.wait_for(_webhook(connection_id, success=False))
     assert outcome["status"] == "failed" and outcome["error"]["code"] == "access_denied"
     Webhook(stack.keys["webhook_secret"]).verify(body, headers)
+    async with aiohttp.ClientSession() as http:
+        operation = await _operation(http, stack, connection_id)
+    assert operation["status"] == "failed" and operation["error"]["code"] == "access_denied"
     assert json.loads(body)["error"]["code"] == "access_denied"
 
 
@@ -189,15 +225,18 @@ async def test_replayed_state_is_refused(stack: Stack, provider) -> None:
     assert len(provider.token_requests) == len([r for r in provider.token_requests])
 
 
-async def test_oauth1_flow_stores_token_and_secret(stack: Stack, provider) -> None:
+async def test_oauth1_flow_stores_token_and_secret(stack: Stack, provider,
+                                                   receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"oauth1-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as http:
+        await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth1", client,
                                                         kind="OAUTH1")
         flow = await run_flow(http, stack, integration_id, connection_id)
         assert flow.result["status"] == "success", flow.page
         connection = await _connection(http, stack, integration_id, connection_id)
+        assert (await _verified_webhook(stack, receiver, connection_id))["auth_mode"] == "OAUTH1"
     credentials = connection["credentials"]
     assert credentials["type"] == "OAUTH1"
     assert provider.oauth1_access[credentials["oauth_token"]] == credentials["oauth_token_secret"]
@@ -224,8 +263,6 @@ async def test_client_credentials_connection_fetches_a_token(stack: Stack, provi
 
 async def test_deleting_a_connection_revokes_its_tokens_at_the_provider(stack: Stack,
                                                                         provider) -> None:
-    import asyncio
-
     client = provider.add_client()
     connection_id = f"revoke-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as http:
@@ -247,3 +284,22 @@ async def test_deleting_a_connection_revokes_its_tokens_at_the_provider(stack: S
         await asyncio.sleep(0.05)
     assert credentials["refresh_token"] in provider.revoked
     assert credentials["refresh_token"] not in provider.refresh_tokens
+
+
+async def test_rejected_api_key_fails_the_connection_test_and_stores_nothing(
+        stack: Stack, provider) -> None:
+    connection_id = f"verified-{uuid.uuid4().hex[:6]}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{stack.vault}/integrations", headers=bearer(stack), json={
+                "integration_id": connection_id, "provider": "mock-verified-key"}) as response:
+            assert response.status == 201, await response.text()
+        url = f"{stack.gateway}/auth/api-key/{connection_id}"
+        params = {"connection_id": connection_id, "public_key": stack.keys["public_key"]}
+        async with http.post(url, params=params, json={"api_key": "bad-key"}) as response:
+            assert response.status == 400
+            assert (await response.json())["error"]["code"] == "connection_test_failed"
+        async with http.get(f"{stack.vault}/connections/{connection_id}",
+                            headers=bearer(stack)) as response:
+            assert response.status == 404
+        async with http.post(url, params=params, json={"api_key": "good-key"}) as response:
+            assert response.status == 200, await response.text()
