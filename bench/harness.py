@@ -21,7 +21,8 @@ from tests.e2e.stack import Stack, free_port  # noqa: E402
 
 @contextlib.contextmanager
 def running(services: tuple[str, ...], *, log_level: str = "info",
-            workers: dict[str, int] | None = None) -> Iterator[Stack]:
+            workers: dict[str, int] | None = None,
+            extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """The named services, each in its own process, on real PostgreSQL and RabbitMQ."""
     from tests.e2e.stack import base_env
 
@@ -29,6 +30,9 @@ def running(services: tuple[str, ...], *, log_level: str = "info",
             tempfile.TemporaryDirectory() as tmp:
         ports = {name: free_port() for name in services}
         env = base_env(Path(tmp) / "home")
+        env.update(extra_env or {})
+        if "gateway" in ports:  # links and OAuth redirect URIs must lead back to it
+            env["TERAPI_PUBLIC_URL"] = f"http://127.0.0.1:{ports['gateway']}"
         env.update({
             "TERAPI_DATABASE_URL": database_url, "TERAPI_AMQP_URL": amqp_url,
             "TERAPI_ENCRYPTION_KEY": generate_key(), "TERAPI_LOG_LEVEL": log_level,
