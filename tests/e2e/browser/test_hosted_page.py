@@ -110,6 +110,27 @@ def test_denied_consent_shows_access_denied(page: Page, hosted: HostedSession) -
     connect.expect_error("access_denied")
 
 
+def test_closing_the_popup_is_reported_without_waiting_for_the_result_poll(
+        page: Page, hosted: HostedSession) -> None:
+    connect = HostedConnectPage(page, hosted.link).open().choose(hosted.oauth_integration)
+    popup = connect.continue_in_popup()
+    ConsentPage(popup).wait()
+    popup.close()
+    connect.expect_error("window_closed")  # well within one 25-second poll
+    expect(page.locator("#submit")).to_be_enabled()
+
+
+def test_going_back_closes_the_sign_in_window_and_another_integration_connects(
+        page: Page, hosted: HostedSession) -> None:
+    connect = HostedConnectPage(page, hosted.link).open().choose(hosted.oauth_integration)
+    popup = connect.continue_in_popup()
+    ConsentPage(popup).wait()
+    with popup.expect_event("close"):
+        connect.back()
+    connect.choose(hosted.api_key_integration).fill("api_key", "sk-after-back").submit()
+    connect.expect_success("Any API (API key) is connected.")
+
+
 def test_connection_config_typed_on_the_page_reaches_the_provider(
         page: Page, example_app: ExampleApp, consenting_provider) -> None:
     """A tenant-scoped provider (like Zendesk) is sent to the subdomain the end user typed."""
@@ -127,6 +148,21 @@ def test_connection_config_typed_on_the_page_reaches_the_provider(
     assert connection["connection_config"]["subdomain"] == "acme-corp"
 
 
+def test_connection_config_not_matching_the_pattern_is_refused_on_the_page(
+        page: Page, example_app: ExampleApp, consenting_provider) -> None:
+    """The catalog's pattern is checked before the end user is sent anywhere."""
+    stack = example_app.stack
+    integration_id = create_integration(stack, "mock-tenant", consenting_provider.add_client())
+    link = _open_session(stack, {"id": f"tenant-{uuid.uuid4().hex[:6]}"},
+                         [integration_id])["connect_link"]
+    connect = HostedConnectPage(page, link).open()
+    connect.fill("subdomain", "Not A Subdomain!", group="connection_config").submit()
+    subdomain = connect.field("subdomain", group="connection_config")
+    assert "like acme" in subdomain.evaluate("input => input.validationMessage")
+    assert page.context.pages == [page]  # no window was opened at the provider
+    expect(page.locator("#status")).to_be_hidden()
+
+
 def test_only_the_sessions_allowed_integrations_are_offered(
         page: Page, example_app: ExampleApp, hosted: HostedSession) -> None:
     other = create_integration(example_app.stack, "api-key")
@@ -138,6 +174,13 @@ def test_only_the_sessions_allowed_integrations_are_offered(
 def test_unknown_token_shows_an_error_page(page: Page, example_app: ExampleApp) -> None:
     link = f"{example_app.stack.gateway}/connect/cst_{secrets.token_urlsafe(24)}"
     connect = HostedConnectPage(page, link).open()
+    connect.expect_error("invalid_connect_session_token")
+    _expect_refused(page)
+
+
+def test_mangled_link_shows_an_error_page(page: Page, example_app: ExampleApp) -> None:
+    """A link cut or altered in transit (here, broken %-encoding) is refused by name."""
+    connect = HostedConnectPage(page, f"{example_app.stack.gateway}/connect/cst_%ZZ").open()
     connect.expect_error("invalid_connect_session_token")
     _expect_refused(page)
 
@@ -157,7 +200,8 @@ def test_expired_session_shows_an_error_page(page: Page, hosted: HostedSession) 
 
 def _expect_refused(page: Page) -> None:
     """A plain explanation and nothing to fill in; no stack trace."""
-    expect(page.locator("#status")).to_contain_text("This link cannot be used")
+    expect(page.locator("#title")).to_have_text("This link cannot be used")
+    expect(page.locator("#lead")).to_be_hidden()
     expect(page.locator("#status")).to_contain_text("Ask the app for a new one.")
     expect(page.locator("#integrations button")).to_have_count(0)
     expect(page.locator("#form")).to_be_hidden()
