@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -59,7 +59,10 @@ class Store(Protocol):
         """The result under a flow id, if any."""
 
     async def purge_expired(self, *, now: datetime) -> int:
-        """Drop flows and results past their lifetime; returns how many rows went."""
+        """Drop flows, results and sessions past their lifetime; returns how many rows went."""
+
+
+EXPIRED_SESSION_GRACE = timedelta(days=1)
 
 
 class PgStore:
@@ -155,7 +158,12 @@ class PgStore:
             results = await conn.execute(
                 "DELETE FROM gateway.oauth_results WHERE expires_at < $1", now
             )
-        return int(flows.split()[-1]) + int(results.split()[-1])
+            # Kept a day past expiry so a late user still hears "expired", not "unknown".
+            sessions = await conn.execute(
+                "DELETE FROM gateway.connect_sessions WHERE expires_at < $1",
+                now - EXPIRED_SESSION_GRACE,
+            )
+        return sum(int(status.split()[-1]) for status in (flows, results, sessions))
 
 
 async def _insert_result(

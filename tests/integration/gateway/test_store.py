@@ -115,3 +115,14 @@ async def test_expired_flows_and_results_are_purged(store: PgStore) -> None:
     await store.purge_expired(now=written.started_at + timedelta(hours=2))
     assert await store.find_result(flow_id) is None
     assert await store.consume_flow(digest, now=written.started_at) is None
+
+
+async def test_expired_session_is_kept_a_day_then_purged(store: PgStore) -> None:
+    """A late user still learns the session expired; after a day the row goes."""
+    written = session(None)
+    digest = unique("digest")
+    await store.add_session(written, token_digest=digest)
+    await store.purge_expired(now=written.expires_at + timedelta(hours=23))
+    assert await store.find_session(digest) == written
+    await store.purge_expired(now=written.expires_at + timedelta(days=1, minutes=1))
+    assert await store.find_session(digest) is None
