@@ -50,6 +50,8 @@ ensure_chromium() {
 ensure_python_env() {
   log "installing Python packages"
   [ -x .venv/bin/python ] || python3 -m venv .venv
+  # A current pip resolves the OpenTelemetry family quickly; the venv's bundled one may not.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 }
 
