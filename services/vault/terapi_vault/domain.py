@@ -292,36 +292,38 @@ def stored_event(
     )
 
 
+def _row_fields(
+    row: Mapping[str, Any], *, environment_id: int, environment_name: str
+) -> dict[str, Any]:
+    """What every connection event says about the connection a row holds."""
+    end_user = row["end_user"]
+    return {
+        "environment_id": environment_id,
+        "environment": environment_name,
+        "connection_id": row["connection_id"],
+        "integration_id": row["integration_id"],
+        "provider": row["provider"],
+        "auth_mode": row["auth_mode"],
+        "end_user": EndUser.model_validate(end_user) if end_user else None,
+    }
+
+
 def refreshed_event(
     row: Mapping[str, Any], *, environment_id: int, environment_name: str, **fields: Any
 ) -> ConnectionUpdated:
     """connection.updated for credentials renewed by the refresher."""
-    end_user = row["end_user"]
     return ConnectionUpdated(
-        environment_id=environment_id,
-        environment=environment_name,
-        connection_id=row["connection_id"],
-        integration_id=row["integration_id"],
-        provider=row["provider"],
-        auth_mode=row["auth_mode"],
-        end_user=EndUser.model_validate(end_user) if end_user else None,
-        operation="refresh",
-        **fields,
+        **_row_fields(row, environment_id=environment_id, environment_name=environment_name),
+        operation="refresh", **fields,
     )
 
 
 def deleted_event(
     row: Mapping[str, Any], *, environment_id: int, environment_name: str
 ) -> ConnectionDeleted:
-    end_user = row["end_user"]
+    """connection.deleted for a removed row."""
     return ConnectionDeleted(
-        environment_id=environment_id,
-        environment=environment_name,
-        connection_id=row["connection_id"],
-        integration_id=row["integration_id"],
-        provider=row["provider"],
-        auth_mode=row["auth_mode"],
-        end_user=EndUser.model_validate(end_user) if end_user else None,
+        **_row_fields(row, environment_id=environment_id, environment_name=environment_name)
     )
 
 
