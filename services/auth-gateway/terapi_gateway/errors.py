@@ -91,13 +91,19 @@ class ProviderRefusedError(ProviderError):
 
 
 class TokenExchangeFailedError(ProviderError):
-    """The provider's token endpoint answered with an error or could not be reached."""
+    """The provider's token endpoint answered with an error or could not be reached.
+
+    OAuth 2 token answers are judged by `terapi_common.oauth2`, which raises this code too.
+    """
 
     code = "token_exchange_failed"
 
 
 class InvalidTokenResponseError(ProviderError):
-    """The provider's token endpoint answered something that is not a usable token."""
+    """The provider's token endpoint answered something that is not a usable token.
+
+    OAuth 2 token answers are judged by `terapi_common.oauth2`, which raises this code too.
+    """
 
     code = "invalid_token_response"
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from terapi_common.oauth2 import normalize_token_response, read_token_answer
 from terapi_common.providers import Provider
 from terapi_gateway.errors import (
     ConnectionTestFailedError,
@@ -16,7 +17,7 @@ from terapi_gateway.errors import (
 )
 from terapi_gateway.outbound import ProviderUnreachableError, send
 from terapi_gateway.providers import oauth1, oauth2
-from terapi_gateway.providers.oauth2 import Endpoints, OAuthClient, ProviderRequest
+from terapi_gateway.providers.oauth2 import OAuthClient, ProviderRequest
 from terapi_gateway.providers.verification import verification_request
 
 
@@ -30,31 +31,34 @@ async def _token_answer(http: aiohttp.ClientSession, request: ProviderRequest) -
 
 
 async def fetch_oauth2_token(
-    http: aiohttp.ClientSession, provider: Provider, ends: Endpoints, client: OAuthClient, *,
+    http: aiohttp.ClientSession, provider: Provider, client: OAuthClient, *,
     grant: Mapping[str, str], connection_config: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """POST a grant to the token endpoint; the token response body (RFC 6749 §5.1)."""
+    """POST a grant to the token endpoint; the token response body (RFC 6749 §5.1).
+
+    A refusal is `token_exchange_failed` and an unreadable answer `invalid_token_response`
+    (raised by `terapi_common.oauth2` with the codes of the gateway's errors).
+    """
     request = oauth2.token_request(
-        provider, ends, client, grant=grant, connection_config=connection_config
+        provider, client, grant=grant, connection_config=connection_config
     )
     answer = await _token_answer(http, request)
-    return oauth2.parse_token_body(answer.status, answer.content_type, answer.text)
+    return read_token_answer(answer.status, answer.content_type, answer.text)
 
 
 async def client_credentials_token(
-    http: aiohttp.ClientSession, provider: Provider, ends: Endpoints, client: OAuthClient, *,
+    http: aiohttp.ClientSession, provider: Provider, client: OAuthClient, *,
     scopes: Sequence[str], connection_config: Mapping[str, Any], now: datetime,
 ) -> dict[str, Any]:
     """An app-only token (RFC 6749 §4.4), normalized into OAUTH2_CC credentials."""
     grant = {"grant_type": "client_credentials"}
     if scopes:
-        grant["scope"] = ends.scope_separator.join(scopes)
+        grant["scope"] = provider.scope_separator.join(scopes)
     body = await fetch_oauth2_token(
-        http, provider, ends, client, grant=grant, connection_config=connection_config
+        http, provider, client, grant=grant, connection_config=connection_config
     )
-    credentials = oauth2.token_credentials(
-        body, provider.token_response, auth_mode="OAUTH2_CC", requested_scopes=scopes,
-        separator=ends.scope_separator, now=now,
+    credentials = normalize_token_response(
+        provider, body, now=now, requested_scopes=scopes, credential_type="OAUTH2_CC"
     )
     credentials.pop("refresh_token", None)  # client credentials never need one (§4.4.3)
     return credentials

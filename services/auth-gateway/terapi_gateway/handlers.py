@@ -34,7 +34,7 @@ from terapi_gateway.errors import (
 )
 from terapi_gateway.integrations import Integration, load_integration
 from terapi_gateway.providers import CredentialsMode
-from terapi_gateway.providers.oauth2 import OAuthClient, endpoints
+from terapi_gateway.providers.oauth2 import OAuthClient
 from terapi_gateway.store import Store
 
 log = structlog.get_logger("terapi.gateway")
@@ -164,10 +164,9 @@ async def _obtain(
         OAuthClient(values["client_id"], values["client_secret"]) if values
         else exchange.require_client(integration.client)
     )
-    ends = endpoints(provider, integration.client.provider_config if integration.client else {})
     requested = scopes or tuple(integration.info.scopes or provider.default_scopes)
     credentials = await exchange.client_credentials_token(
-        gateway.http, provider, ends, client, scopes=requested, connection_config=config,
+        gateway.http, provider, client, scopes=requested, connection_config=config,
         now=now(),
     )
     if values:  # the refresher needs a per-connection client to fetch the next token

@@ -15,6 +15,7 @@ from terapi_common.events import (
     IntegrationList,
     ListIntegrations,
 )
+from terapi_common.oauth2 import resolve_provider
 from terapi_common.providers import FieldSpec, Provider
 from terapi_gateway.domain import Caller, check_integration_allowed
 from terapi_gateway.errors import InvalidAuthModeError
@@ -35,7 +36,10 @@ IMPLICIT_CREDENTIALS: dict[str, dict[str, FieldSpec]] = {
 
 @dataclass(frozen=True)
 class Integration:
-    """An integration ready for a flow: the vault's facts, its provider and its client."""
+    """An integration ready for a flow: the vault's facts, its provider and its client.
+
+    `provider` is the catalog entry as this integration uses it (generic settings applied).
+    """
 
     info: IntegrationInfo
     provider: Provider
@@ -56,8 +60,15 @@ async def load_integration(
         raise InvalidAuthModeError(
             f"integration {integration_id!r} uses {info.auth_mode}, not {' or '.join(allowed)}"
         )
-    provider = gateway.catalog.require(info.provider)
-    return Integration(info, provider, _unseal_client(gateway, environment_id, info))
+    client = _unseal_client(gateway, environment_id, info)
+    return Integration(info, _configured(gateway.catalog.require(info.provider), client), client)
+
+
+def _configured(provider: Provider, client: OAuthClient | None) -> Provider:
+    """The generic entry with the integration's URLs, PKCE and scope separator applied."""
+    if client is None or not provider.is_generic:
+        return provider  # catalog entries keep their own URLs whatever provider_config says
+    return resolve_provider(provider, client.provider_config)
 
 
 async def integration_info(gateway: Gateway, environment_id: int, integration_id: str

@@ -148,11 +148,10 @@ async def _oauth2_redirect(
     request: flows.ConnectRequest,
 ) -> Redirect:
     """A fresh state (and PKCE pair when the provider wants one) for the authorization URL."""
-    ends = oauth2.endpoints(integration.provider, client.provider_config)
     state = secrets.token_urlsafe(32)
-    verifier, challenge = oauth2.pkce_pair() if ends.pkce else (None, None)
+    verifier, challenge = oauth2.pkce_pair() if integration.provider.pkce else (None, None)
     url = oauth2.authorization_url(
-        integration.provider, ends, client_id=client.client_id, redirect_uri=flow.redirect_uri,
+        integration.provider, client_id=client.client_id, redirect_uri=flow.redirect_uri,
         state=state, scopes=flow.requested_scopes, code_challenge=challenge,
         connection_config=flow.connection_config, extra_params=request.authorization_params,
     )

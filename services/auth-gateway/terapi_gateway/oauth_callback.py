@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from terapi_common.errors import TerapiError
+from terapi_common.oauth2 import normalize_token_response
 from terapi_gateway import domain, exchange
 from terapi_gateway import flow as flows
 from terapi_gateway.domain import Attempt
@@ -96,19 +97,17 @@ async def _complete_oauth2(
         gateway, flow.environment_id, flow.integration_id, modes=["OAUTH2"]
     )
     client = exchange.require_client(integration.client)
-    ends = oauth2.endpoints(integration.provider, client.provider_config)
     grant = {"grant_type": "authorization_code", "code": query["code"],
              "redirect_uri": flow.redirect_uri}
     if secret is not None:  # RFC 7636 §4.5
         grant["code_verifier"] = _unseal(gateway, flow, secret)["code_verifier"]
     body = await exchange.fetch_oauth2_token(
-        gateway.http, integration.provider, ends, client, grant=grant,
+        gateway.http, integration.provider, client, grant=grant,
         connection_config=flow.connection_config,
     )
-    credentials = oauth2.token_credentials(
-        body, integration.provider.token_response, auth_mode="OAUTH2",
-        requested_scopes=flow.requested_scopes, separator=ends.scope_separator,
-        now=gateway.clock.now(),
+    credentials = normalize_token_response(
+        integration.provider, body, now=gateway.clock.now(),
+        requested_scopes=flow.requested_scopes,
     )
     attempt = attempt.log("authorization code exchanged for tokens", at=gateway.clock.now())
     config, attempt = _capture(gateway, attempt, integration, flow, body, query)

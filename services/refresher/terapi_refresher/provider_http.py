@@ -8,30 +8,26 @@ from typing import Any
 import aiohttp
 
 from terapi_common.errors import ProviderError
-from terapi_common.oauth2 import TokenRequest, parse_token_body
+from terapi_common.oauth2 import TokenRequest, read_token_answer
 
 TIMEOUT_SECONDS = 15.0
 
 
-async def send(http: aiohttp.ClientSession, request: TokenRequest) -> tuple[int, dict[str, Any]]:
-    """POST the request; returns the status and the parsed body ({} when empty)."""
+async def post(http: aiohttp.ClientSession, request: TokenRequest) -> tuple[int, str, str]:
+    """POST the request; returns the status, content type and body text."""
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS), http.post(
             request.url, headers=request.headers, data=request.form, json=request.json,
             params=request.params or None,
         ) as response:
-            text = await response.text()
-            content_type = response.headers.get("Content-Type", "")
-            status = response.status
+            return (response.status, response.headers.get("Content-Type", ""),
+                    await response.text())
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ProviderError(
             f"the provider could not be reached: {type(exc).__name__}", code="provider_unreachable"
         ) from None
-    if not text.strip():
-        return status, {}
-    try:
-        return status, parse_token_body(text, content_type)
-    except ProviderError:
-        if status >= 300:
-            return status, {}
-        raise
+
+
+async def request_token(http: aiohttp.ClientSession, request: TokenRequest) -> dict[str, Any]:
+    """The token answer, or the ProviderError the provider's refusal amounts to."""
+    return read_token_answer(*await post(http, request))

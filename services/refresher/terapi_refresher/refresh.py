@@ -22,11 +22,10 @@ from terapi_common.oauth2 import (
     ClientCredentials,
     build_token_request,
     credentials_expiry,
-    error_in_token_response,
     normalize_token_response,
     resolve_provider,
 )
-from terapi_common.providers import Catalog, Provider, interpolate
+from terapi_common.providers import Catalog, Provider, interpolate, render_params
 from terapi_refresher import domain, provider_http
 from terapi_refresher.store import DueRefresh
 
@@ -99,15 +98,13 @@ async def _renew(provider: Provider, credentials: dict[str, Any], config: dict[s
     )
     url = interpolate(provider.refresh_url or provider.token_url or "",
                       connection_config=sealed.connection_config)
-    extra = provider.refresh_params if grant["grant_type"] == "refresh_token" else (
+    params = provider.refresh_params if grant["grant_type"] == "refresh_token" else (
         provider.token_params)
+    extra = render_params(params, connection_config=sealed.connection_config)
     if grant["grant_type"] == "client_credentials" and credentials.get("requested_scopes"):
         extra = {**extra, "scope": provider.scope_separator.join(credentials["requested_scopes"])}
     request = build_token_request(provider, url=url, client=client, grant=grant, extra=extra)
-    status, body = await provider_http.send(tools.http, request)
-    refused = error_in_token_response(status, body)
-    if refused is not None:
-        raise refused
+    body = await provider_http.request_token(tools.http, request)
     renewed = normalize_token_response(
         provider, body, now=tools.clock.now(),
         requested_scopes=list(credentials.get("requested_scopes") or credentials.get("scopes")

@@ -37,7 +37,7 @@ async def on_revoke_credentials(command: RevokeCredentials, *, tools: Tools) -> 
         client=client, grant={"token": token, "token_type_hint": hint},
     )
     try:
-        status, _body = await provider_http.send(tools.http, request)
+        status, _type, _text = await provider_http.post(tools.http, request)
     except ProviderError as exc:
         return RevocationResult(revoked=False, detail=exc.message)
     # RFC 7009 §2.2: 200 means revoked, and also "the token was already invalid".

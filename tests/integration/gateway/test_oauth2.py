@@ -430,6 +430,21 @@ async def test_token_endpoint_error_is_token_exchange_failed(
     assert vault.stored == []
 
 
+async def test_ok_false_in_a_200_token_answer_is_token_exchange_failed(
+    client, vault: FakeVault, provider: MockProvider
+) -> None:
+    """Slack refuses with HTTP 200 and {"ok": false}; nothing is stored from such an answer."""
+    provider.behaviour.extra_token_fields = {"ok": False}
+    env = vault.add_environment()
+    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    flow = await run(client, env, integration)
+    assert flow.page.status == 502
+    error = (await result_of(client, flow.flow_id))["error"]
+    assert (error["code"], error["message"]) == (
+        "token_exchange_failed", "the provider refused the token request (HTTP 200)")
+    assert vault.stored == []
+
+
 async def test_wrong_client_secret_is_token_exchange_failed(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:

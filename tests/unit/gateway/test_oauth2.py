@@ -1,20 +1,17 @@
-"""OAuth 2 rules: authorization URLs, token requests and reading token responses."""
+"""OAuth 2 in the gateway: authorization URLs, PKCE and token requests as sent."""
 
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import orjson
 import pytest
 
-from terapi_common.providers import Provider, TokenResponse
-from terapi_gateway.errors import InvalidTokenResponseError, TokenExchangeFailedError
+from terapi_common.errors import InvalidInputError
+from terapi_common.providers import Provider
 from terapi_gateway.providers import oauth2
 from terapi_gateway.providers.oauth2 import OAuthClient
-
-NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
 def provider(**fields) -> Provider:
@@ -25,10 +22,10 @@ def provider(**fields) -> Provider:
 
 
 def test_authorization_url_keeps_the_providers_own_query() -> None:
-    p = provider(authorization_params={"access_type": "offline"})
     url = oauth2.authorization_url(
-        p, oauth2.endpoints(p, {}), client_id="c", redirect_uri="https://t/cb", state="s",
-        scopes=["a", "b"], code_challenge=None, connection_config={}, extra_params={},
+        provider(authorization_params={"access_type": "offline"}), client_id="c",
+        redirect_uri="https://t/cb", state="s", scopes=["a", "b"], code_challenge=None,
+        connection_config={}, extra_params={},
     )
     query = parse_qs(urlsplit(url).query)
     assert query["x"] == ["1"]
@@ -38,10 +35,9 @@ def test_authorization_url_keeps_the_providers_own_query() -> None:
 
 
 def test_scope_param_name_comes_from_the_provider() -> None:
-    p = provider(scope_param="user_scope")
     url = oauth2.authorization_url(
-        p, oauth2.endpoints(p, {}), client_id="c", redirect_uri="r", state="s", scopes=["a"],
-        code_challenge=None, connection_config={}, extra_params={},
+        provider(scope_param="user_scope"), client_id="c", redirect_uri="r", state="s",
+        scopes=["a"], code_challenge=None, connection_config={}, extra_params={},
     )
     assert parse_qs(urlsplit(url).query)["user_scope"] == ["a"]
 
@@ -54,85 +50,38 @@ def test_pkce_pair_is_an_s256_challenge_of_the_verifier() -> None:
 
 
 def test_json_body_format_sends_json() -> None:
-    p = provider(body_format="json")
-    request = oauth2.token_request(p, oauth2.endpoints(p, {}), OAuthClient("c", "s"),
+    request = oauth2.token_request(provider(body_format="json"), OAuthClient("c", "s"),
                                    grant={"grant_type": "authorization_code", "code": "x"},
                                    connection_config={})
     assert request.headers["Content-Type"] == "application/json"
     assert orjson.loads(request.body)["client_secret"] == "s"
 
 
-def test_basic_client_auth_form_encodes_both_parts() -> None:
-    header = oauth2.basic_client_auth("id:1", "s&2")
-    assert base64.b64decode(header.removeprefix("Basic ")).decode() == "id%3A1:s%262"
+def test_form_body_carries_the_grant_and_rendered_token_params() -> None:
+    p = provider(token_url="https://${connection_config.tenant}.example.com/token",
+                 token_params={"audience": "api-${connection_config.tenant}"},
+                 connection_config={"tenant": {"title": "Tenant"}})
+    request = oauth2.token_request(p, OAuthClient("c", "s"), grant={"grant_type": "x"},
+                                   connection_config={"tenant": "acme"})
+    assert (request.method, request.url) == ("POST", "https://acme.example.com/token")
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert dict(parse_qsl(request.body.decode())) == {
+        "grant_type": "x", "audience": "api-acme", "client_id": "c", "client_secret": "s"}
 
 
-def test_form_encoded_token_response_is_read() -> None:
-    body = oauth2.parse_token_body(
-        200, "application/x-www-form-urlencoded", "access_token=gho_1&scope=repo&token_type=bearer"
-    )
-    assert body == {"access_token": "gho_1", "scope": "repo", "token_type": "bearer"}
+def test_client_secret_basic_sends_the_client_only_in_the_header() -> None:
+    request = oauth2.token_request(provider(token_request_auth="client_secret_basic"),
+                                   OAuthClient("id:1", "s&2"), grant={"grant_type": "x"},
+                                   connection_config={})
+    header = request.headers["Authorization"].removeprefix("Basic ")
+    assert base64.b64decode(header).decode() == "id%3A1:s%262"
+    assert "client_secret" not in request.body.decode()
 
 
-def test_error_in_a_200_body_is_token_exchange_failed() -> None:
-    with pytest.raises(TokenExchangeFailedError) as caught:
-        oauth2.parse_token_body(200, "application/json", '{"error": "bad_verification_code"}')
-    assert caught.value.provider_error == "bad_verification_code"
-
-
-def test_non_2xx_without_body_is_token_exchange_failed() -> None:
-    with pytest.raises(TokenExchangeFailedError, match="HTTP 503"):
-        oauth2.parse_token_body(503, "text/html", "<html>down</html>")
-
-
-def test_html_answer_is_invalid_token_response() -> None:
-    with pytest.raises(InvalidTokenResponseError):
-        oauth2.parse_token_body(200, "text/html", "a=b")
-
-
-def credentials(body: dict, spec: TokenResponse | None = None, **kw) -> dict:
-    return oauth2.token_credentials(
-        body, spec or TokenResponse(), auth_mode="OAUTH2",
-        requested_scopes=kw.get("requested", ["r"]), separator=kw.get("separator", " "), now=NOW,
-    )
-
-
-def test_expires_in_as_a_string_is_read_as_seconds() -> None:
-    found = credentials({"access_token": "a", "expires_in": "120"})
-    assert found["expires_at"] == (NOW + timedelta(seconds=120)).isoformat()
-
-
-def test_absolute_expiry_field_is_used_when_configured() -> None:
-    spec = TokenResponse(expires_in=None, expires_at="expires_at")
-    at_epoch = credentials({"access_token": "a", "expires_at": 1777777777}, spec)
-    at_iso = credentials({"access_token": "a", "expires_at": "2026-06-01T00:00:00Z"}, spec)
-    assert at_epoch["expires_at"] == datetime.fromtimestamp(1777777777, UTC).isoformat()
-    assert at_iso["expires_at"] == "2026-06-01T00:00:00+00:00"
-
-
-def test_nested_paths_are_followed() -> None:
-    spec = TokenResponse(access_token="authed_user.access_token", scopes="authed_user.scope")
-    found = credentials({"authed_user": {"access_token": "xoxp", "scope": "a,b"}}, spec,
-                        separator=",")
-    assert (found["access_token"], found["scopes"]) == ("xoxp", ["a", "b"])
-
-
-def test_without_a_granted_scope_the_requested_ones_are_kept() -> None:
-    assert credentials({"access_token": "a"}, requested=["x", "y"])["scopes"] == ["x", "y"]
-
-
-def test_no_expiry_means_no_expires_at() -> None:
-    assert "expires_at" not in credentials({"access_token": "a"})
-
-
-def test_generic_provider_reads_flat_or_nested_urls() -> None:
+def test_provider_without_token_url_is_invalid_provider_config() -> None:
     generic = Provider.model_validate(
         {"name": "oauth2", "display_name": "G", "auth_mode": "OAUTH2", "categories": ["generic"]}
     )
-    nested = oauth2.endpoints(generic, {"urls": {"authorization_url": "https://a",
-                                                 "token_url": "https://t"}, "pkce": True})
-    flat = oauth2.endpoints(generic, {"authorization_url": "https://a2", "token_url": "https://t2",
-                                      "scope_separator": ","})
-    assert (nested.authorization_url, nested.token_url, nested.pkce) == ("https://a", "https://t",
-                                                                         True)
-    assert (flat.authorization_url, flat.scope_separator, flat.pkce) == ("https://a2", ",", False)
+    with pytest.raises(InvalidInputError) as caught:
+        oauth2.token_request(generic, OAuthClient("c", "s"), grant={}, connection_config={})
+    assert caught.value.code == "invalid_provider_config"
