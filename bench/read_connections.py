@@ -17,8 +17,6 @@ from pathlib import Path
 import httpx
 from harness import create_integration, running, secret
 
-PRIORITY = ["nice", "-n", "-10"]
-
 # Requests are formatted once in init(): formatting per request in Lua would spend the
 # cores the measured services need.
 LUA = """
@@ -92,10 +90,8 @@ def main() -> None:
                                      integration_id))
             load = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "-s", str(script)]
             subprocess.run([*load, "-d2s", stack.vault], check=True, capture_output=True)
-            # The load generator shares the 2 cores with everything it measures; a raised
-            # priority keeps its own scheduling delays out of the latencies it reports.
             done = subprocess.run(
-                [*PRIORITY, *load, f"-d{args.duration}s", "--latency", stack.vault],
+                [*load, f"-d{args.duration}s", "--latency", stack.vault],
                 check=True, capture_output=True, text=True,
             )
     print(done.stdout)

@@ -219,10 +219,11 @@ async def test_replayed_state_is_refused(stack: Stack, provider) -> None:
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
         flow = await run_flow(http, stack, integration_id, connection_id)
         assert flow.result["status"] == "success" and flow.callback_url
+        exchanges = len(provider.token_requests)
         replay = await http.get(flow.callback_url, allow_redirects=False)
         page = await replay.text()
     assert "invalid_state" in page
-    assert len(provider.token_requests) == len([r for r in provider.token_requests])
+    assert len(provider.token_requests) == exchanges  # the code was not exchanged again
 
 
 async def test_oauth1_flow_stores_token_and_secret(stack: Stack, provider,

@@ -154,10 +154,6 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
 def random_token(prefix: str, nbytes: int = 32) -> str:
     """A URL-safe random token with a readable prefix (`sk_…`, `cst_…`)."""
     return f"{prefix}{secrets.token_urlsafe(nbytes)}"

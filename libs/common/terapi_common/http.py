@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 
 from terapi_common.errors import (
     InvalidInputError,
-    NotFoundError,
     PayloadTooLargeError,
     TerapiError,
     UnauthorizedError,
@@ -147,10 +146,6 @@ def loggable_path(request: web.Request) -> str:
     resource = request.match_info.route.resource
     canonical = resource.canonical if resource is not None else None
     return canonical or "(unmatched)"
-
-
-def not_found(what: str, code: str) -> NotFoundError:
-    return NotFoundError(what, code=code)
 
 
 HealthCheck = Callable[[], Awaitable[bool]]

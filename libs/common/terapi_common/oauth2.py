@@ -69,14 +69,6 @@ def build_token_request(
     return TokenRequest(url=url, headers=headers, form=body)
 
 
-def parse_token_body(text: str, content_type: str) -> dict[str, Any]:
-    """A token endpoint's body as a dict: JSON, or form-encoded as some providers send."""
-    body = _decoded(text, content_type)
-    if body is None:
-        raise invalid_token_response(UNREADABLE)
-    return body
-
-
 def read_token_answer(status: int, content_type: str, text: str) -> dict[str, Any]:
     """A token endpoint's answer as a dict, or the refusal or unreadable answer it is."""
     body = _decoded(text, content_type)

@@ -53,7 +53,6 @@ class Runtime:
     key_ring: KeyRing | None
     clock: Clock = field(default_factory=SystemClock)
     http: aiohttp.ClientSession | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def require_key_ring(self) -> KeyRing:
         if self.key_ring is None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
+from terapi_common.cache import TtlCache
 from terapi_common.crypto import sha256_hex
 from terapi_common.errors import UnauthorizedError
 from terapi_common.http import bearer_token
@@ -21,24 +20,20 @@ class EnvironmentKeys:
 
     def __init__(self, store: Store, *, ttl: float = CACHE_SECONDS) -> None:
         self._store = store
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, Environment]] = {}
+        self._cache: TtlCache[Environment] = TtlCache(ttl=ttl, max_entries=_MAX_ENTRIES)
 
     async def for_request(self, request: web.Request) -> Environment:
         """The environment of `Authorization: Bearer <secret_key>`, or a 401."""
         return await self.by_digest(sha256_hex(bearer_token(request)))
 
     async def by_digest(self, digest: str) -> Environment:
-        now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit
         environment = await self._store.environment_by_digest(digest)
         if environment is None:
             raise UnauthorizedError("the secret key is not valid", code="invalid_secret_key")
-        if len(self._cache) >= _MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[digest] = (now + self._ttl, environment)
+        self._cache.put(digest, environment)
         return environment
 
     def forget(self) -> None:

@@ -30,9 +30,9 @@ from terapi_vault import credentials, domain, errors, views
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.handlers import (
     Vault,
-    integration_settings,
     require_environment,
     require_integration,
+    sealed_client_config,
 )
 from terapi_vault.signing import sign_webhook as sign
 
@@ -78,14 +78,8 @@ async def get_integration(command: GetIntegration, *, vault: Vault) -> Integrati
     """Non-secret facts, plus the OAuth client sealed so only the gateway can read it."""
     environment = await require_environment(vault.store, command.environment_id)
     integration = await require_integration(vault, environment.id, command.integration_id)
-    settings = integration_settings(vault, integration)
-    sealed = None
-    if settings.client_id is not None:
-        sealed = vault.key_ring.seal(
-            domain.client_config(settings),
-            aad=domain.integration_aad(environment.id, integration.integration_id),
-        )
-    return _integration_info(vault, environment, integration, sealed_config=sealed)
+    return _integration_info(vault, environment, integration,
+                             sealed_config=sealed_client_config(vault, integration))
 
 
 async def list_integrations(command: ListIntegrations, *, vault: Vault) -> IntegrationList:

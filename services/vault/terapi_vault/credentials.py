@@ -20,9 +20,9 @@ from terapi_vault.handlers import (
     Vault,
     connection_target,
     forget_integration,
-    integration_settings,
     require_environment,
     require_integration,
+    sealed_client_config,
 )
 from terapi_vault.store import CredentialsChange, NewConnection, Row
 
@@ -100,13 +100,7 @@ async def get_connection_credentials(
         credentials = vault.key_ring.decrypt_json(row["credentials_encrypted"], aad=aad)
     except DecryptionError:
         raise errors.credentials_unreadable("credentials") from None
-    settings = integration_settings(vault, integration)
-    sealed_config = None
-    if settings.client_id is not None:
-        sealed_config = vault.key_ring.seal(
-            domain.client_config(settings),
-            aad=domain.integration_aad(environment.id, integration.integration_id),
-        )
+    sealed_config = sealed_client_config(vault, integration)
     return SealedConnection(
         connection_id=row["connection_id"], integration_id=row["integration_id"],
         provider=row["provider"], auth_mode=row["auth_mode"],

@@ -154,6 +154,17 @@ async def require_integration(
     return integration
 
 
+def sealed_client_config(vault: Vault, integration: Integration) -> str | None:
+    """The integration's OAuth client, sealed for the gateway or refresher; None without one."""
+    settings = integration_settings(vault, integration)
+    if settings.client_id is None:
+        return None
+    return vault.key_ring.seal(
+        domain.client_config(settings),
+        aad=domain.integration_aad(integration.environment_id, integration.integration_id),
+    )
+
+
 def integration_settings(vault: Vault, integration: Integration) -> IntegrationSettings:
     """The integration's settings with its client secret decrypted."""
     secret = None
@@ -344,12 +355,10 @@ async def delete_connection(
     def event(row: Row) -> Event:
         return domain.deleted_event(row, environment_id=env.id, environment_name=env.name)
 
-    rows = await vault.store.read_connection(env.id, connection_id, integration_id)
-    found = domain.pick_connection(rows, connection_id, integration_id)
-    full = await vault.store.get_connection(env.id, found["integration_id"], connection_id)
-    revocation = _revocation(vault, env, full) if full is not None else None
-    await vault.store.delete_connection(env.id, connection_id, integration_id, event=event)
+    deleted = await vault.store.delete_connection(env.id, connection_id, integration_id,
+                                                  event=event)
     vault.kick()
+    revocation = _revocation(vault, env, deleted)
     if revocation is not None:  # the caller need not wait for the provider
         vault.background.spawn(_revoke(vault, revocation))
 
@@ -383,12 +392,8 @@ async def _revoke(vault: Vault, revocation: RevokeCredentials) -> None:
     integration = await vault.store.get_integration(revocation.environment_id,
                                                     revocation.integration_id)
     if integration is not None:
-        settings = integration_settings(vault, integration)
-        if settings.client_id is not None:
-            revocation = revocation.model_copy(update={"sealed_config": vault.key_ring.seal(
-                domain.client_config(settings),
-                aad=domain.integration_aad(revocation.environment_id,
-                                           revocation.integration_id))})
+        revocation = revocation.model_copy(
+            update={"sealed_config": sealed_client_config(vault, integration)})
     try:
         result = await vault.revoke(revocation)
     except TerapiError as exc:

@@ -160,7 +160,7 @@ class Store(Protocol):
     async def delete_connection(
         self, environment_id: int, connection_id: str, integration_id: str | None,
         *, event: Callable[[Row], Event],
-    ) -> None: ...
+    ) -> Row: ...
 
 
 class Reader(Protocol):
@@ -395,15 +395,15 @@ class PgStore:
     async def delete_connection(
         self, environment_id: int, connection_id: str, integration_id: str | None,
         *, event: Callable[[Row], Event],
-    ) -> None:
-        """Delete the connection a request names, queueing `event(row)` with it."""
+    ) -> Row:
+        """Delete the connection a request names, queueing `event(row)`; the row deleted."""
         match = "AND integration_id = $3" if integration_id is not None else ""
         args: list[Any] = [environment_id, connection_id]
         if integration_id is not None:
             args.append(integration_id)
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT {_SUMMARY} FROM vault.connections WHERE environment_id = $1 "  # noqa: S608  # fixed text
+                f"SELECT {_FULL} FROM vault.connections WHERE environment_id = $1 "  # noqa: S608  # fixed text
                 f"AND connection_id = $2 {match} LIMIT 2 FOR UPDATE",
                 *args,
             )
@@ -415,3 +415,4 @@ class PgStore:
             )
             await add_to_outbox(conn, SCHEMA, [event(row)])
         self._cache.invalidate(environment_id, connection_id)
+        return row

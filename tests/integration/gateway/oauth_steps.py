@@ -81,3 +81,15 @@ async def result_of(client, flow_id: str, wait: str = "0") -> dict[str, Any]:
     response = await client.get(f"/oauth/result/{flow_id}", params={"wait": wait})
     assert response.status == 200, await response.text()
     return await response.json()
+
+
+def mock_oauth2_integration(vault, provider) -> tuple[Environment, str]:
+    """A fresh environment with an integration of the mock OAuth 2 provider (PKCE)."""
+    env = vault.add_environment()
+    return env, vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+
+
+async def begin(client, env: Environment, integration_id: str, **extra: Any):
+    """Start a flow; its query (flow id included) and the gateway's answer."""
+    params = connect_params(env, **extra)
+    return params, await connect(client, integration_id, params)

@@ -8,6 +8,7 @@ import pytest
 
 from terapi_common.clock import FakeClock
 from tests.integration.gateway.conftest import FakeVault, error_code
+from tests.integration.gateway.oauth_steps import mock_oauth2_integration
 from tests.support.mock_provider import MockProvider
 
 pytestmark = pytest.mark.integration
@@ -103,8 +104,7 @@ async def test_refused_client_is_token_exchange_failed_and_stores_nothing(
 async def test_oauth2_integration_is_invalid_auth_mode(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     response = await client.post(
         f"/auth/oauth2-cc/{integration}?public_key={env.public_key}", json={}
     )

@@ -7,6 +7,7 @@ import pytest
 from tests.integration.gateway.conftest import FakeVault
 from tests.integration.gateway.oauth_steps import (
     at_provider,
+    begin,
     connect,
     connect_params,
     path_of,
@@ -53,8 +54,7 @@ async def test_denied_consent_is_access_denied(
     provider.behaviour.auto_approve = False
     env = vault.add_environment()
     integration = vault.add_integration(env, "mock-oauth1", "OAUTH1", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    query, started = await begin(client, env, integration)
     token = query_of(started.headers["Location"])["oauth_token"]
     back = await at_provider(f"{provider.base_url}/oauth1/authorize/decision",
                              data={"oauth_token": token, "decision": "deny"})
@@ -96,8 +96,7 @@ async def test_wrong_verifier_is_token_exchange_failed(
 ) -> None:
     env = vault.add_environment()
     integration = vault.add_integration(env, "mock-oauth1", "OAUTH1", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    query, started = await begin(client, env, integration)
     back = query_of(await at_provider(started.headers["Location"]))
     await client.get("/oauth/callback", params={**back, "oauth_verifier": "guessed"})
     assert (await result_of(client, query["flow_id"]))["error"]["code"] == "token_exchange_failed"

@@ -12,8 +12,10 @@ from terapi_common.clock import FakeClock
 from tests.integration.gateway.conftest import FakeVault
 from tests.integration.gateway.oauth_steps import (
     at_provider,
+    begin,
     connect,
     connect_params,
+    mock_oauth2_integration,
     path_of,
     query_of,
     result_of,
@@ -32,8 +34,7 @@ def s256(verifier: str) -> str:
 async def test_full_flow_stores_normalized_tokens_for_the_connection(
     client, vault: FakeVault, provider: MockProvider, clock: FakeClock
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     flow = await run(client, env, integration, connection_id="acme-1")
     assert flow.page.status == 200
     command, credentials = vault.stored[0]
@@ -81,8 +82,7 @@ async def test_custom_callback_url_is_the_redirect_uri(
         env, "mock-oauth2", "OAUTH2", client=provider.add_client(),
         callback_url="https://app.example.com/terapi/callback",
     )
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    query, started = await begin(client, env, integration)
     back = await at_provider(started.headers["Location"])
     assert back.startswith("https://app.example.com/terapi/callback?")
     # The app's own callback page forwards the query to Terapi's.
@@ -108,8 +108,7 @@ async def test_pkce_sends_an_s256_challenge_and_its_verifier(
 async def test_without_pkce_no_challenge_or_verifier_is_sent(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     await run(client, env, integration)
     assert "code_challenge" not in provider.authorize_requests[-1]
     assert "code_verifier" not in provider.token_requests[-1]
@@ -261,8 +260,7 @@ async def test_authorization_params_are_passed_to_the_provider(
 async def test_malformed_request_is_invalid_request_without_redirect(
     client, vault: FakeVault, provider: MockProvider, extra: dict
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     query = connect_params(env, **extra)
     response = await connect(client, integration, query)
     assert response.status == 400
@@ -273,8 +271,7 @@ async def test_malformed_request_is_invalid_request_without_redirect(
 async def test_malformed_json_names_the_parameter(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     query = connect_params(env, authorization_params="{oops")
     await connect(client, integration, query)
     error = (await result_of(client, query["flow_id"]))["error"]
@@ -323,10 +320,8 @@ async def test_denied_consent_is_access_denied_and_stores_nothing(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
     provider.behaviour.auto_approve = False
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     fields = {**query_of(started.headers["Location"]), "decision": "deny"}
     back = await at_provider(f"{provider.base_url}/oauth/authorize/decision", data=fields)
     page = await client.get(path_of(back), allow_redirects=False)
@@ -338,10 +333,8 @@ async def test_denied_consent_is_access_denied_and_stores_nothing(
 async def test_other_provider_error_is_provider_error_with_its_description(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     state = query_of(started.headers["Location"])["state"]
     page = await client.get("/oauth/callback", params={
         "state": state, "error": "invalid_scope", "error_description": "scope admin is unknown"})
@@ -354,10 +347,8 @@ async def test_other_provider_error_is_provider_error_with_its_description(
 async def test_callback_without_code_is_provider_error(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     state = query_of(started.headers["Location"])["state"]
     await client.get("/oauth/callback", params={"state": state})
     assert (await result_of(client, query["flow_id"]))["error"]["code"] == "provider_error"
@@ -366,8 +357,7 @@ async def test_callback_without_code_is_provider_error(
 async def test_replayed_state_is_invalid_state_and_exchanges_nothing(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     flow = await run(client, env, integration)
     exchanges = len(provider.token_requests)
     replay = await client.get(path_of(flow.callback_url), allow_redirects=False)
@@ -390,10 +380,8 @@ async def test_unknown_or_missing_state_is_invalid_state(client, query: dict) ->
 async def test_state_expires_after_ten_minutes(
     client, vault: FakeVault, provider: MockProvider, clock: FakeClock
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     back = await at_provider(started.headers["Location"])
     clock.advance(minutes=10)
     page = await client.get(path_of(back), allow_redirects=False)
@@ -406,10 +394,8 @@ async def test_state_expires_after_ten_minutes(
 async def test_state_still_works_just_before_ten_minutes(
     client, vault: FakeVault, provider: MockProvider, clock: FakeClock
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     back = await at_provider(started.headers["Location"])
     clock.advance(minutes=9, seconds=59)
     await client.get(path_of(back), allow_redirects=False)
@@ -420,8 +406,7 @@ async def test_token_endpoint_error_is_token_exchange_failed(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
     provider.behaviour.token_error = "invalid_grant"
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     flow = await run(client, env, integration)
     assert flow.page.status == 502
     error = (await result_of(client, flow.flow_id))["error"]
@@ -435,8 +420,7 @@ async def test_ok_false_in_a_200_token_answer_is_token_exchange_failed(
 ) -> None:
     """Slack refuses with HTTP 200 and {"ok": false}; nothing is stored from such an answer."""
     provider.behaviour.extra_token_fields = {"ok": False}
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     flow = await run(client, env, integration)
     assert flow.page.status == 502
     error = (await result_of(client, flow.flow_id))["error"]
@@ -461,8 +445,7 @@ async def test_malformed_token_response_is_invalid_token_response(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
     provider.behaviour.malformed_token_response = True
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     flow = await run(client, env, integration)
     assert (await result_of(client, flow.flow_id))["error"]["code"] == "invalid_token_response"
     assert vault.stored == []
@@ -472,8 +455,7 @@ async def test_token_response_without_access_token_is_invalid_token_response(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
     provider.behaviour.extra_token_fields = {"access_token": ""}
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     flow = await run(client, env, integration)
     assert (await result_of(client, flow.flow_id))["error"]["code"] == "invalid_token_response"
 
@@ -492,10 +474,8 @@ async def test_generic_oauth2_without_urls_is_invalid_provider_config(
 async def test_head_request_cannot_use_up_a_state(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     back = await at_provider(started.headers["Location"])
     assert (await client.head(path_of(back))).status == 405
     await client.get(path_of(back), allow_redirects=False)

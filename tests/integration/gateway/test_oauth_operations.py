@@ -9,8 +9,10 @@ from terapi_common.events import AuthFailed, EndUser, Event, OperationFinished, 
 from terapi_common.memory_bus import MemoryBus
 from tests.integration.gateway.conftest import FakeVault, open_session, wait_for
 from tests.integration.gateway.oauth_steps import (
+    begin,
     connect,
     connect_params,
+    mock_oauth2_integration,
     query_of,
     result_of,
     run,
@@ -68,8 +70,7 @@ async def test_session_opens_only_its_allowed_integrations(
 
 
 async def test_bad_connection_id_is_refused(client, vault: FakeVault, provider) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     query = connect_params(env, connection_id="a/b")
     response = await connect(client, integration, query)
     assert response.status == 400
@@ -82,8 +83,7 @@ async def test_bad_connection_id_is_refused(client, vault: FakeVault, provider) 
 async def test_start_shows_the_operation_running_and_the_callback_finishes_it(
     client, vault: FakeVault, provider: MockProvider, published: list[Event]
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
+    env, integration = mock_oauth2_integration(vault, provider)
     await run(client, env, integration, connection_id="c-1")
     await wait_for(lambda: len(published) == 2)
     [started] = of_type(published, OperationStarted)
@@ -99,10 +99,8 @@ async def test_start_shows_the_operation_running_and_the_callback_finishes_it(
 async def test_failed_callback_publishes_auth_failed_with_the_providers_error(
     client, vault: FakeVault, provider: MockProvider, published: list[Event]
 ) -> None:
-    env = vault.add_environment()
-    integration = vault.add_integration(env, "mock-oauth2", "OAUTH2", client=provider.add_client())
-    query = connect_params(env)
-    started = await connect(client, integration, query)
+    env, integration = mock_oauth2_integration(vault, provider)
+    query, started = await begin(client, env, integration)
     state = query_of(started.headers["Location"])["state"]
     await client.get("/oauth/callback", params={
         "state": state, "error": "temporarily_unavailable", "error_description": "try later"})

@@ -16,7 +16,6 @@ from terapi_common.oauth2 import (
     credentials_expiry,
     error_in_token_response,
     normalize_token_response,
-    parse_token_body,
     read_token_answer,
     resolve_provider,
 )
@@ -127,13 +126,13 @@ def test_html_answer_is_invalid_token_response() -> None:
 
 def test_broken_json_is_invalid_token_response() -> None:
     with pytest.raises(ProviderError) as caught:
-        parse_token_body('{"access_token": ', "application/json")
+        read_token_answer(200, "application/json", '{"access_token": ')
     assert caught.value.code == "invalid_token_response"
 
 
 def test_json_array_is_invalid_token_response() -> None:
     with pytest.raises(ProviderError) as caught:
-        parse_token_body('["access_token"]', "application/json; charset=utf-8")
+        read_token_answer(200, "application/json; charset=utf-8", '["access_token"]')
     assert caught.value.code == "invalid_token_response"
 
 
