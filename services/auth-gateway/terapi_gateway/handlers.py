@@ -26,7 +26,7 @@ from terapi_common.events import (
 )
 from terapi_common.providers import Catalog
 from terapi_gateway import domain, exchange
-from terapi_gateway.domain import Attempt, Caller, ConnectSessionRequest
+from terapi_gateway.domain import Attempt, Caller, ConnectSession, ConnectSessionRequest
 from terapi_gateway.errors import (
     InvalidConnectSessionTokenError,
     InvalidPublicKeyError,
@@ -42,6 +42,9 @@ log = structlog.get_logger("terapi.gateway")
 
 # How long the vault's integration facts are reused; its change events cut this short.
 INTEGRATION_CACHE_SECONDS = 10.0
+# A connect session never changes once opened (only its expiry ends it), so a replica may
+# keep the ones it has seen; the bound is memory, not staleness.
+SESSION_CACHE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Gateway:
     publisher: BackgroundPublisher
     integrations: TtlCache[IntegrationInfo] = field(
         default_factory=lambda: TtlCache(ttl=INTEGRATION_CACHE_SECONDS))
+    sessions: TtlCache[ConnectSession] = field(
+        default_factory=lambda: TtlCache(ttl=SESSION_CACHE_SECONDS))
 
     @property
     def default_callback_url(self) -> str:
@@ -80,7 +85,9 @@ async def open_connect_session(
     """Open a connect session for an end user of the secret key's environment."""
     session = domain.open_connect_session(identity, request, now=gateway.clock.now())
     token = random_token(domain.SESSION_TOKEN_PREFIX)
-    await gateway.store.add_session(session, token_digest=_session_digest(gateway, token))
+    digest = _session_digest(gateway, token)
+    await gateway.store.add_session(session, token_digest=digest)
+    gateway.sessions.put(digest, session)
     log.info(
         "gateway.connect_session_opened",
         environment_id=session.environment_id,
@@ -96,7 +103,7 @@ async def authorize_caller(
 ) -> Caller:
     """Who runs the flow: the connect session if one is given, else the public key."""
     if connect_session_token:
-        session = await gateway.store.find_session(_session_digest(gateway, connect_session_token))
+        session = await _find_session(gateway, _session_digest(gateway, connect_session_token))
         if session is None:
             raise InvalidConnectSessionTokenError("the connect session token is not valid")
         return domain.caller_from_session(session, now=gateway.clock.now())
@@ -245,6 +252,15 @@ async def _resolve_public_key(gateway: Gateway, public_key: str) -> EnvironmentI
         return await gateway.keys.by_public_key(public_key)
     except (UnauthorizedError, NotFoundError):
         raise InvalidPublicKeyError("the public key belongs to no environment") from None
+
+
+async def _find_session(gateway: Gateway, digest: str) -> ConnectSession | None:
+    session = gateway.sessions.get(digest)
+    if session is None:
+        session = await gateway.store.find_session(digest)
+        if session is not None:
+            gateway.sessions.put(digest, session)
+    return session
 
 
 def _session_digest(gateway: Gateway, token: str) -> str:

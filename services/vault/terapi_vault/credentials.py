@@ -24,7 +24,7 @@ from terapi_vault.handlers import (
     require_integration,
     sealed_client_config,
 )
-from terapi_vault.store import CredentialsChange, NewConnection, Row
+from terapi_vault.store import CredentialsChange, NewConnection, Row, StoredEvents
 
 
 def _unseal(vault: Vault, sealed: str, aad: str) -> Any:
@@ -50,15 +50,14 @@ async def store_connection(command: StoreConnection, *, vault: Vault) -> Connect
     sealed = _unseal(vault, command.sealed_credentials, aad)
     credentials = domain.check_connection_credentials(command.auth_mode, sealed)
 
-    def event(row: Row) -> Event:
-        return domain.stored_event(
-            inserted=row["inserted"], environment_name=target.environment_name,
-            end_user=row["end_user"], environment_id=target.environment_id,
-            connection_id=command.connection_id, integration_id=command.integration_id,
-            provider=target.provider, auth_mode=command.auth_mode,
-            operation_id=command.operation_id, expires_at=command.expires_at,
-        )
-
+    end_user = command.end_user.model_dump(mode="json") if command.end_user else None
+    created, updated = domain.stored_events(
+        environment_name=target.environment_name, end_user=end_user,
+        environment_id=target.environment_id, connection_id=command.connection_id,
+        integration_id=command.integration_id, provider=target.provider,
+        auth_mode=command.auth_mode, operation_id=command.operation_id,
+        expires_at=command.expires_at,
+    )
     inserted = await vault.store.upsert_connection(
         NewConnection(
             environment_id=target.environment_id, integration_id=command.integration_id,
@@ -66,10 +65,9 @@ async def store_connection(command: StoreConnection, *, vault: Vault) -> Connect
             auth_mode=command.auth_mode,
             credentials_encrypted=vault.key_ring.encrypt_json(credentials, aad=aad),
             connection_config=command.connection_config,
-            end_user=command.end_user.model_dump(mode="json") if command.end_user else None,
-            expires_at=command.expires_at, now=vault.clock.now(),
+            end_user=end_user, expires_at=command.expires_at, now=vault.clock.now(),
         ),
-        event=event,
+        events=StoredEvents(created, updated),
     )
     if inserted is None:  # the integration was deleted meanwhile
         forget_integration(vault, command.environment_id, command.integration_id)

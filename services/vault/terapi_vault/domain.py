@@ -280,16 +280,17 @@ def check_connection_id(connection_id: str) -> str:
     return connection_id
 
 
-def stored_event(
-    *, inserted: bool, environment_name: str, end_user: dict[str, Any] | None, **fields: Any
-) -> ConnectionCreated | ConnectionUpdated:
-    """connection.created for a new row, connection.updated for an override."""
-    kind = ConnectionCreated if inserted else ConnectionUpdated
-    return kind(
+def stored_events(
+    *, environment_name: str, end_user: dict[str, Any] | None, **fields: Any
+) -> tuple[ConnectionCreated, ConnectionUpdated]:
+    """connection.created for a new row and connection.updated for an override, under one
+    event id: the write that stores the connection keeps the one that happened."""
+    created = ConnectionCreated(
         environment=environment_name,
         end_user=EndUser.model_validate(end_user) if end_user else None,
         **fields,
     )
+    return created, ConnectionUpdated(**created.model_dump(exclude={"operation"}))
 
 
 def _row_fields(

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from terapi_common import tracing
 from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
 from terapi_vault import domain
@@ -46,21 +47,33 @@ READ_CONNECTION_OF_INTEGRATION = (
     f"SELECT {_DETAIL} FROM vault.connections "  # noqa: S608  # fixed text
     "WHERE environment_id = $1 AND connection_id = $2 AND integration_id = $3"
 )
+# One statement, so one round trip, writes the row and queues its event. Which event is
+# known only once the row is written (created or overridden), so both candidates come in and
+# the statement keeps one, with the end user the row now holds (an override may keep the
+# earlier one).
 _UPSERT_CONNECTION = """
-INSERT INTO vault.connections AS c (environment_id, integration_id, connection_id, provider,
-    auth_mode, credentials_encrypted, connection_config, end_user, expires_at, created_at,
-    updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-ON CONFLICT (environment_id, integration_id, connection_id) DO UPDATE SET
-    provider = EXCLUDED.provider,
-    auth_mode = EXCLUDED.auth_mode,
-    credentials_encrypted = EXCLUDED.credentials_encrypted,
-    connection_config = c.connection_config || EXCLUDED.connection_config,
-    end_user = COALESCE(EXCLUDED.end_user, c.end_user),
-    expires_at = EXCLUDED.expires_at,
-    updated_at = EXCLUDED.updated_at,
-    version = c.version + 1
-RETURNING (xmax = 0) AS inserted, end_user
+WITH stored AS (
+    INSERT INTO vault.connections AS c (environment_id, integration_id, connection_id,
+        provider, auth_mode, credentials_encrypted, connection_config, end_user, expires_at,
+        created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+    ON CONFLICT (environment_id, integration_id, connection_id) DO UPDATE SET
+        provider = EXCLUDED.provider,
+        auth_mode = EXCLUDED.auth_mode,
+        credentials_encrypted = EXCLUDED.credentials_encrypted,
+        connection_config = c.connection_config || EXCLUDED.connection_config,
+        end_user = COALESCE(EXCLUDED.end_user, c.end_user),
+        expires_at = EXCLUDED.expires_at,
+        updated_at = EXCLUDED.updated_at,
+        version = c.version + 1
+    RETURNING (xmax = 0) AS inserted, end_user
+), queued AS (
+    INSERT INTO vault.outbox (environment_id, event_id, body, headers)
+    SELECT $1, $11, jsonb_set(CASE WHEN inserted THEN $12::jsonb ELSE $13::jsonb END,
+                              '{data,end_user}', COALESCE(end_user, 'null'::jsonb)), $14
+    FROM stored
+)
+SELECT inserted FROM stored
 """
 _REPLACE_CREDENTIALS = """
 UPDATE vault.connections SET credentials_encrypted = $5, expires_at = $6, updated_at = $7,
@@ -109,6 +122,19 @@ class NewConnection:
 
 
 @dataclass(frozen=True)
+class StoredEvents:
+    """The two events a connection write may queue; they share one event id."""
+
+    created: Event
+    updated: Event
+
+    def __post_init__(self) -> None:
+        if (self.created.event_id, self.created.environment_id) != (
+                self.updated.event_id, self.updated.environment_id):
+            raise ValueError("both candidate events must share the event id and environment")
+
+
+@dataclass(frozen=True)
 class CredentialsChange:
     """New credentials for a connection, applied only if it is still at `expected_version`."""
 
@@ -152,7 +178,7 @@ class Store(Protocol):
         self, environment_id: int, integration_id: str, connection_id: str
     ) -> Row | None: ...
     async def upsert_connection(
-        self, connection: NewConnection, *, event: Callable[[Row], Event]
+        self, connection: NewConnection, *, events: StoredEvents
     ) -> bool | None: ...
     async def replace_credentials(
         self, change: CredentialsChange, *, event: Callable[[Row], Event]
@@ -380,17 +406,19 @@ class PgStore:
         return row["version"]
 
     async def upsert_connection(
-        self, connection: NewConnection, *, event: Callable[[Row], Event]
+        self, connection: NewConnection, *, events: StoredEvents
     ) -> bool | None:
-        """Create or override in one statement; True when created, None with no integration."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            try:
-                row = await conn.fetchrow(_UPSERT_CONNECTION, *astuple(connection))
-            except asyncpg.ForeignKeyViolationError:
-                return None
-            await add_to_outbox(conn, SCHEMA, [event(row)])
+        """Create or override, queueing `events.created` or `events.updated` with it; True
+        when created, None when the integration does not exist."""
+        try:
+            inserted = await self._pool.fetchval(
+                _UPSERT_CONNECTION, *astuple(connection), events.created.event_id,
+                events.created.to_wire(), events.updated.to_wire(), tracing.inject_headers(),
+            )
+        except asyncpg.ForeignKeyViolationError:
+            return None
         self._cache.invalidate(connection.environment_id, connection.connection_id)
-        return row["inserted"]
+        return inserted
 
     async def delete_connection(
         self, environment_id: int, connection_id: str, integration_id: str | None,

@@ -231,8 +231,7 @@ async def published(bus: MemoryBus) -> list[Event]:
     return got
 
 
-@pytest.fixture
-async def client(aiohttp_client, database_url, bus, key_ring, clock, vault, providers_path):
+async def _gateway_client(aiohttp_client, database_url, bus, key_ring, clock, providers_path):
     async def runtime() -> AsyncIterator[Runtime]:
         pool = await create_pool(database_url, min_size=1, max_size=4)
         try:
@@ -247,6 +246,20 @@ async def client(aiohttp_client, database_url, bus, key_ring, clock, vault, prov
             await pool.close()
 
     return await aiohttp_client(build_app([gateway_app], runtime))
+
+
+@pytest.fixture
+async def client(aiohttp_client, database_url, bus, key_ring, clock, vault, providers_path):
+    return await _gateway_client(aiohttp_client, database_url, bus, key_ring, clock,
+                                 providers_path)
+
+
+@pytest.fixture
+async def other_replica(aiohttp_client, database_url, bus, key_ring, clock, vault,
+                        providers_path):
+    """A second gateway process on the same database: nothing cached from `client`."""
+    return await _gateway_client(aiohttp_client, database_url, bus, key_ring, clock,
+                                 providers_path)
 
 
 async def open_session(client, env: Environment, **body: Any) -> str:

@@ -209,6 +209,24 @@ async def test_connect_session_works_until_thirty_minutes(
     assert response.status == 200
 
 
+async def test_session_opened_on_one_replica_works_on_another(
+    client, other_replica, vault: FakeVault, clock: FakeClock
+) -> None:
+    env = vault.add_environment()
+    integration = vault.add_integration(env, "api-key", "API_KEY")
+    token = await open_session(client, env)
+    response = await other_replica.post(
+        f"/auth/api-key/{integration}?connect_session_token={token}", json={"api_key": "k"}
+    )
+    assert response.status == 200
+    clock.advance(minutes=30)  # the replica that cached it still honours the expiry
+    response = await other_replica.post(
+        f"/auth/api-key/{integration}?connect_session_token={token}", json={"api_key": "k"}
+    )
+    assert response.status == 401
+    assert await error_code(response) == "connect_session_expired"
+
+
 async def test_expired_connect_session_is_401(client, vault: FakeVault, clock: FakeClock) -> None:
     env = vault.add_environment()
     integration = vault.add_integration(env, "api-key", "API_KEY")

@@ -9,11 +9,11 @@ import pytest
 
 from terapi_common.crypto import sha256_hex
 from terapi_common.errors import InvalidInputError, NotFoundError
-from terapi_common.events import ConnectionDeleted
+from terapi_common.events import ConnectionDeleted, event_from_wire
 from terapi_vault.admin import ensure_default_environments, environment_keys
-from terapi_vault.domain import Integration
+from terapi_vault.domain import Integration, stored_events
 from terapi_vault.inputs import ConnectionQuery
-from terapi_vault.store import NewConnection, PgStore
+from terapi_vault.store import NewConnection, PgStore, StoredEvents
 from tests.conftest import unique
 from tests.integration.vault.conftest import Env
 
@@ -49,12 +49,14 @@ def deleted(env: Env):
     return build
 
 
-def marker(env: Env):
-    """An event builder for writes whose event content does not matter to the test."""
-    return lambda _row: ConnectionDeleted(
-        environment_id=env.id, environment=env.name, connection_id="x", integration_id="x",
-        provider="api-key", auth_mode="API_KEY",
+def stored(env: Env, connection_id: str = "x", end_user: dict | None = None) -> StoredEvents:
+    """The candidate events of one connection write."""
+    created, updated = stored_events(
+        environment_name=env.name, end_user=end_user, environment_id=env.id,
+        connection_id=connection_id, integration_id="int-1", provider="api-key",
+        auth_mode="API_KEY",
     )
+    return StoredEvents(created, updated)
 
 
 async def outbox_types(pool, env: Env) -> list[str]:
@@ -114,16 +116,29 @@ async def test_upsert_reports_creation_then_override(
     store: PgStore, env: Env, pool
 ) -> None:
     await store.insert_integration(integration(env, "int-1"))
-    flags = []
+    assert await store.upsert_connection(connection(env, "int-1", "c"), events=stored(env)) is True
+    assert await store.upsert_connection(connection(env, "int-1", "c"), events=stored(env)
+                                         ) is False
+    assert await outbox_types(pool, env) == ["connection.created", "connection.updated"]
 
-    def event(row):
-        flags.append(row["inserted"])
-        return marker(env)(row)
 
-    assert await store.upsert_connection(connection(env, "int-1", "c"), event=event) is True
-    assert await store.upsert_connection(connection(env, "int-1", "c"), event=event) is False
-    assert flags == [True, False]
-    assert len(await outbox_types(pool, env)) == 2
+def test_candidate_events_must_share_their_id(env: Env) -> None:
+    with pytest.raises(ValueError, match="event id"):
+        StoredEvents(stored(env).created, stored(env).updated)
+
+
+async def test_override_without_end_user_reports_the_end_user_it_kept(
+    store: PgStore, env: Env, pool
+) -> None:
+    await store.insert_integration(integration(env, "int-1"))
+    first = connection(env, "int-1", "c", end_user={"id": "u", "email": "u@example.com"})
+    await store.upsert_connection(first, events=stored(env, "c", first.end_user))
+    again = NewConnection(**{**first.__dict__, "end_user": None})
+    await store.upsert_connection(again, events=stored(env, "c"))
+    bodies = [r["body"] for r in await pool.fetch(
+        "SELECT body FROM vault.outbox WHERE environment_id = $1 ORDER BY id", env.id)]
+    assert [b["data"]["end_user"] for b in bodies] == [first.end_user, first.end_user]
+    assert event_from_wire(bodies[1]).end_user.email == "u@example.com"
 
 
 async def test_override_keeps_end_user_and_merges_connection_config(
@@ -131,10 +146,10 @@ async def test_override_keeps_end_user_and_merges_connection_config(
 ) -> None:
     await store.insert_integration(integration(env, "int-1"))
     first = connection(env, "int-1", "c", end_user={"id": "u"})
-    await store.upsert_connection(first, event=marker(env))
+    await store.upsert_connection(first, events=stored(env))
     second = NewConnection(**{**first.__dict__, "end_user": None,
                               "connection_config": {"b": "2"}})
-    await store.upsert_connection(second, event=marker(env))
+    await store.upsert_connection(second, events=stored(env))
     [row] = await store.read_connection(env.id, "c", None)
     assert row["end_user"] == {"id": "u"}
     assert row["connection_config"] == {"a": "1", "b": "2"}
@@ -143,9 +158,7 @@ async def test_override_keeps_end_user_and_merges_connection_config(
 async def test_upsert_for_a_missing_integration_stores_nothing(
     store: PgStore, env: Env, pool
 ) -> None:
-    result = await store.upsert_connection(
-        connection(env, "missing", "c"), event=lambda row: pytest.fail("no event expected")
-    )
+    result = await store.upsert_connection(connection(env, "missing", "c"), events=stored(env))
     assert result is None
     assert await outbox_types(pool, env) == []
 
@@ -156,7 +169,7 @@ async def test_deleting_an_integration_queues_one_event_per_connection(
     await store.insert_integration(integration(env, "int-1"))
     for connection_id in ("c1", "c2"):
         await store.upsert_connection(
-            connection(env, "int-1", connection_id), event=marker(env),
+            connection(env, "int-1", connection_id), events=stored(env),
         )
     await pool.execute("DELETE FROM vault.outbox WHERE environment_id = $1", env.id)
     events = deleted(env)
@@ -174,7 +187,7 @@ async def test_failed_delete_of_an_ambiguous_connection_queues_nothing(
     for integration_id in ("int-1", "int-2"):
         await store.insert_integration(integration(env, integration_id))
         await store.upsert_connection(
-            connection(env, integration_id, "shared"), event=marker(env),
+            connection(env, integration_id, "shared"), events=stored(env),
         )
     await pool.execute("DELETE FROM vault.outbox WHERE environment_id = $1", env.id)
     with pytest.raises(InvalidInputError):
@@ -188,7 +201,7 @@ async def test_listing_pages_by_creation_time_newest_first(store: PgStore, env: 
     for minutes, connection_id in enumerate(("old", "mid", "new")):
         at = NOW + timedelta(minutes=minutes)
         await store.upsert_connection(
-            connection(env, "int-1", connection_id, at=at), event=marker(env),
+            connection(env, "int-1", connection_id, at=at), events=stored(env),
         )
     rows = await store.list_connections(env.id, ConnectionQuery(limit=2))
     assert [r["connection_id"] for r in rows] == ["new", "mid", "old"]  # one extra: more exist
