@@ -10,6 +10,7 @@ from playwright.sync_api import Page
 
 from tests.e2e.browser.conftest import SCREENSHOTS, ExampleApp, create_integration
 from tests.e2e.browser.pages.example_page import ConsentPage, ExamplePage
+from tests.e2e.sessions import expired_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -105,24 +106,10 @@ def test_basic_credentials_connect(page: Page, example_app: ExampleApp) -> None:
 
 def test_expired_connect_session_is_refused(page: Page, example_app: ExampleApp) -> None:
     """The backend hands the page a session that has expired: the SDK reports it."""
-    import asyncpg
-
-    from tests.conftest import run_sync
-
     stack = example_app.stack
     integration_id = create_integration(stack, "api-key")
     user_id = f"expired-{uuid.uuid4().hex[:6]}"
-    token = httpx.post(f"{stack.gateway}/connect/sessions",
-                       headers={"Authorization": f"Bearer {stack.keys['secret_key']}"},
-                       json={"end_user": {"id": user_id}}).json()["token"]
-
-    async def expire() -> None:
-        conn = await asyncpg.connect(stack.database_url)
-        await conn.execute("UPDATE gateway.connect_sessions SET expires_at = now() - interval "
-                           "'1 minute' WHERE end_user->>'id' = $1", user_id)
-        await conn.close()
-
-    run_sync(expire())
+    token = expired_session(stack, user_id)
     page.route("**/api/session", lambda route: route.fulfill(json={"token": token}))
     app = ExamplePage(page, example_app.url).open().choose(integration_id, user_id=user_id)
     app.connect_api_key("sk-too-late")

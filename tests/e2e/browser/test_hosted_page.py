@@ -6,14 +6,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import run_sync
 from tests.e2e.browser.conftest import SCREENSHOTS, ExampleApp, create_integration
 from tests.e2e.browser.pages.example_page import ConsentPage, HostedConnectPage
+from tests.e2e.sessions import expired_session
 from tests.e2e.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -186,14 +185,8 @@ def test_mangled_link_shows_an_error_page(page: Page, example_app: ExampleApp) -
 
 
 def test_expired_session_shows_an_error_page(page: Page, hosted: HostedSession) -> None:
-    async def expire() -> None:
-        conn = await asyncpg.connect(hosted.stack.database_url)
-        await conn.execute("UPDATE gateway.connect_sessions SET expires_at = now() - interval "
-                           "'1 minute' WHERE end_user->>'id' = $1", hosted.end_user["id"])
-        await conn.close()
-
-    run_sync(expire())
-    connect = HostedConnectPage(page, hosted.link).open()
+    token = expired_session(hosted.stack, hosted.end_user["id"], [hosted.api_key_integration])
+    connect = HostedConnectPage(page, f"{hosted.stack.gateway}/connect/{token}").open()
     connect.expect_error("connect_session_expired")
     _expect_refused(page)
 
