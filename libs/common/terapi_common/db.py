@@ -143,6 +143,9 @@ async def add_to_outbox(conn: asyncpg.Connection, schema: str, events: Iterable[
     )
 
 
+RELAY_BATCH = 200
+
+
 class OutboxRelay:
     """Publishes committed outbox rows with confirms, then deletes them.
 
@@ -182,12 +185,14 @@ class OutboxRelay:
                 pass
             self._wake.clear()
             try:
-                while await self.drain() > 0:
+                # A short batch means nothing was left when it was read; a commit since
+                # then has kicked the relay again, so there is no need for an empty pass.
+                while await self.drain(RELAY_BATCH) == RELAY_BATCH:
                     pass
             except Exception:  # noqa: BLE001  # the sweep must outlive a broker or DB hiccup
                 log.exception("outbox.relay_failed", schema=self._schema)
 
-    async def drain(self, batch: int = 200) -> int:
+    async def drain(self, batch: int = RELAY_BATCH) -> int:
         """Publish up to `batch` pending events; returns how many went out."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(

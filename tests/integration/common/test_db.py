@@ -97,6 +97,35 @@ async def test_outbox_events_are_published_after_commit(pool, tmp_path: Path) ->
     assert await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 0
 
 
+async def test_one_kick_publishes_more_than_a_batch(pool, tmp_path: Path) -> None:
+    """A backlog bigger than one batch (events queued while the broker was away) goes out
+    whole after one kick, without waiting for the periodic sweep."""
+    schema = _schema()
+    async with pool.acquire() as conn:
+        await db.migrate(conn, schema, tmp_path)
+    bus = MemoryBus()
+    got: list[str] = []
+
+    async def handler(event: ConnectionDeleted) -> None:
+        got.append(event.connection_id)
+
+    await bus.subscribe(unique("q"), [ConnectionDeleted], handler)
+    backlog = [_deleted(f"c{n}") for n in range(db.RELAY_BATCH * 2 + 7)]
+    async with pool.acquire() as conn, conn.transaction():
+        await db.add_to_outbox(conn, schema, backlog)
+    relay = db.OutboxRelay(pool, schema, bus, interval=60)
+    relay.start()
+    relay.kick()
+    for _ in range(500):
+        if len(got) == len(backlog):
+            break
+        await asyncio.sleep(0.01)
+    await relay.stop()
+    await bus.close()
+    assert sorted(got) == sorted(e.connection_id for e in backlog)
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 0
+
+
 async def test_rolled_back_outbox_event_is_never_published(pool, tmp_path: Path) -> None:
     schema = _schema()
     async with pool.acquire() as conn:
