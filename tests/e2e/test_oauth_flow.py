@@ -212,6 +212,28 @@ async def test_denied_consent_fails_with_access_denied_and_a_failure_webhook(
     assert json.loads(body)["error"]["code"] == "access_denied"
 
 
+async def test_refresh_the_provider_refuses_reaches_the_app_as_a_failed_refresh(
+        stack: Stack, provider, receiver: Receiver) -> None:
+    """The end user revoked access at the provider: the refresher's next refresh is refused
+    and the app's backend hears of it by a signed webhook, so it can ask for a reconnect."""
+    provider.behaviour.access_token_lifetime = 60  # inside the refresh lead: due at once
+    client = provider.add_client()
+    connection_id = f"revoked-{uuid.uuid4().hex[:6]}"
+    async with aiohttp.ClientSession() as http:
+        await _webhooks_to(http, stack, receiver, failures=True)
+        integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
+        flow = await run_flow(http, stack, integration_id, connection_id)
+        assert flow.result["status"] == "success"
+        provider.behaviour.token_error = "invalid_grant"
+        headers, body = await receiver.wait_for(_webhook(connection_id, success=False),
+                                                timeout=30)
+    Webhook(stack.keys["webhook_secret"]).verify(body, headers)
+    payload = json.loads(body)
+    assert payload["operation"] == "refresh" and payload["auth_mode"] == "OAUTH2"
+    assert payload["error"]["code"] == "token_exchange_failed"
+    assert provider.token_requests[-1]["grant_type"] == "refresh_token"
+
+
 async def test_replayed_state_is_refused(stack: Stack, provider) -> None:
     client = provider.add_client()
     connection_id = f"replay-{uuid.uuid4().hex[:6]}"

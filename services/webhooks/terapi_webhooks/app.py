@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from terapi_common.db import OutboxRelay
-from terapi_common.events import AuthFailed, ConnectionCreated, ConnectionUpdated
+from terapi_common.events import AuthFailed, ConnectionCreated, ConnectionUpdated, RefreshFailed
 from terapi_common.runtime import RUNTIME, Runtime
 from terapi_common.settings import WebhookSettings
 from terapi_common.topology import queue_name
@@ -29,6 +29,7 @@ SUBSCRIPTIONS = {
     "on_connection_created": ConnectionCreated,
     "on_connection_updated": ConnectionUpdated,
     "on_auth_failed": AuthFailed,
+    "on_refresh_failed": RefreshFailed,
 }
 
 

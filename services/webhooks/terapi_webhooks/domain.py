@@ -15,12 +15,14 @@ from terapi_common.events import (
     ConnectionCreated,
     ConnectionUpdated,
     Event,
+    RefreshFailed,
     WebhookAbandoned,
     WebhookDelivered,
     WebhookTargets,
 )
 
-NotifyingEvent = ConnectionCreated | ConnectionUpdated | AuthFailed
+NotifyingEvent = ConnectionCreated | ConnectionUpdated | AuthFailed | RefreshFailed
+FailureEvent = AuthFailed | RefreshFailed
 DeliveryStatus = Literal["pending", "delivered", "abandoned"]
 WEBHOOK_ID_BYTES = 16  # 128 bits: 26 base32 characters
 
@@ -78,7 +80,11 @@ class Outcome:
 
 
 def is_notifying(event: Event) -> bool:
-    """Only first authorizations, re-authorizations and their failures notify; refreshes do not."""
+    """First authorizations, re-authorizations and their failures notify, and so does a
+    refresh the refresher has given up on (the app must ask its user to reconnect); a
+    successful refresh does not."""
+    if isinstance(event, RefreshFailed):
+        return True
     if isinstance(event, ConnectionCreated | ConnectionUpdated | AuthFailed):
         return event.operation in ("creation", "override")
     return False
@@ -86,17 +92,17 @@ def is_notifying(event: Event) -> bool:
 
 def is_wanted(event: NotifyingEvent, targets: WebhookTargets) -> bool:
     """Whether the environment's toggles ask for this kind of webhook."""
-    if isinstance(event, AuthFailed):
+    if isinstance(event, FailureEvent):
         return targets.send_auth_failure_webhooks
     return targets.send_new_connection_webhooks
 
 
 def webhook_payload(event: NotifyingEvent, environment_name: str) -> dict[str, Any]:
     """The body the app's backend receives: exactly these keys."""
-    failed = isinstance(event, AuthFailed)
+    failed = isinstance(event, FailureEvent)
     return {
         "type": "auth",
-        "operation": event.operation,
+        "operation": "refresh" if isinstance(event, RefreshFailed) else event.operation,
         "success": not failed,
         "connection_id": event.connection_id,
         "integration_id": event.integration_id,
@@ -104,7 +110,7 @@ def webhook_payload(event: NotifyingEvent, environment_name: str) -> dict[str, A
         "auth_mode": event.auth_mode,
         "environment": environment_name,
         "end_user": event.end_user.model_dump(mode="json") if event.end_user else None,
-        "error": event.error.model_dump(mode="json") if isinstance(event, AuthFailed) else None,
+        "error": event.error.model_dump(mode="json") if failed else None,
     }
 
 

@@ -13,6 +13,7 @@ from terapi_common.events import (
     ConnectionCreated,
     ConnectionUpdated,
     ErrorInfo,
+    RefreshFailed,
 )
 from terapi_webhooks import handlers
 from terapi_webhooks.keys import DISPATCHER, STORE
@@ -73,6 +74,22 @@ async def test_refresh_sends_no_webhook_but_override_does(
     await wait_for(lambda: receiver.requests)
     assert [orjson.loads(r.body)["operation"] for r in receiver.requests] == ["override"]
     assert vault.target_requests == 1
+
+
+async def test_refresh_given_up_is_a_failed_refresh_webhook(
+    start_webhooks, bus, vault, receiver
+) -> None:
+    env = new_environment_id()
+    vault.configure(env, [receiver.url], connections=False)
+    await start_webhooks()
+    await bus.publish(RefreshFailed(
+        environment_id=env, connection_id="c1", integration_id="github", provider="github",
+        auth_mode="OAUTH2", environment="dev", attempts=1,
+        error=ErrorInfo(code="invalid_grant", message="the refresh token was revoked")))
+    await wait_for(lambda: receiver.requests)
+    body = orjson.loads(receiver.requests[0].body)
+    assert (body["operation"], body["success"], body["connection_id"]) == ("refresh", False, "c1")
+    assert body["error"]["code"] == "invalid_grant"
 
 
 async def test_redelivered_event_makes_one_webhook(start_webhooks, bus, vault, receiver) -> None:

@@ -11,7 +11,9 @@ from terapi_common.events import (
     AuthFailed,
     ConnectionCreated,
     ConnectionUpdated,
+    EndUser,
     ErrorInfo,
+    RefreshFailed,
     WebhookAbandoned,
     WebhookDelivered,
     WebhookTargets,
@@ -38,6 +40,23 @@ def targets(*, connections: bool = True, failures: bool = True) -> WebhookTarget
 
 def test_refresh_does_not_notify() -> None:
     assert not domain.is_notifying(ConnectionUpdated(**COMMON, operation="refresh"))
+
+
+def test_refresh_given_up_notifies_as_a_failed_refresh() -> None:
+    event = RefreshFailed(**COMMON, end_user=EndUser(id="u1"), attempts=3,
+                          error=ErrorInfo(code="invalid_grant", message="token revoked"))
+    [planned] = domain.plan_deliveries(event, targets(connections=False), ["msg_a"])
+    assert planned.payload == {
+        "type": "auth", "operation": "refresh", "success": False, "connection_id": "c1",
+        "integration_id": "github", "provider": "github", "auth_mode": "OAUTH2",
+        "environment": "prod", "end_user": {"id": "u1", "email": None, "display_name": None},
+        "error": {"code": "invalid_grant", "message": "token revoked"},
+    }
+
+
+def test_failure_toggle_off_plans_nothing_for_refresh_failures() -> None:
+    event = RefreshFailed(**COMMON, error=ErrorInfo(code="invalid_grant", message="revoked"))
+    assert domain.plan_deliveries(event, targets(failures=False), ["msg_a"]) == []
 
 
 def test_override_notifies() -> None:
