@@ -35,9 +35,9 @@ ensure_rabbitmq() {
 }
 
 ensure_node() {
-  command -v node >/dev/null && return 0
-  log "installing Node.js"
-  apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
+  command -v node >/dev/null && command -v npm >/dev/null && return 0
+  log "installing Node.js and npm"
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
 }
 
 ensure_chromium() {
@@ -67,6 +67,9 @@ log "lint"
 
 log "frontend SDK tests"
 node --test sdks/frontend/test/
+# The published type declarations, checked against documented uses with TypeScript.
+npm ci --prefix sdks/frontend --no-audit --no-fund --loglevel=error >/dev/null
+sdks/frontend/node_modules/.bin/tsc -p sdks/frontend/types-test/tsconfig.json
 
 log "tests"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
