@@ -62,7 +62,7 @@ ensure_chromium
 ensure_python_env
 
 log "lint"
-.venv/bin/ruff check libs services cli tests bench
+.venv/bin/ruff check libs services cli tests bench examples
 .venv/bin/lint-imports --no-cache >/dev/null
 
 log "frontend SDK tests"

@@ -27,7 +27,8 @@ def key_ring_from_settings(settings: TerapiSettings) -> KeyRing | None:
     if settings.encryption_key is None:
         return None
     try:
-        return KeyRing.from_spec(settings.encryption_key.get_secret_value())
+        return KeyRing.from_spec(settings.encryption_key.get_secret_value(),
+                                 active=settings.encryption_key_version)
     except KeyRingError as exc:
         raise BootError(f"TERAPI_ENCRYPTION_KEY: {exc}") from None
 

@@ -1,4 +1,4 @@
-"""`terapi`: run every service at once, one service alone, migrations, and key display."""
+"""`terapi`: run every service at once, one service alone, migrations, and key tasks."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import asdict
+from typing import Any
 
+import asyncpg
 from pydantic import ValidationError
 
 from terapi_cli import boot, workers
 from terapi_cli.services import NEEDS_KEY_RING, all_services
 from terapi_common import logging as terapi_logging
 from terapi_common import tracing
+from terapi_common.crypto import KeyRing
 from terapi_common.db import create_pool
 from terapi_common.errors import TerapiError
 from terapi_common.runtime import apply_migrations, build_app, run_app
@@ -41,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     show = keys_commands.add_parser("show", help="print an environment's keys")
     show.add_argument("--env", default="dev", help="environment name (default dev)")
     show.add_argument("--json", action="store_true", help="print JSON")
+    reencrypt = keys_commands.add_parser(
+        "reencrypt", help="rewrite what other encryption key versions encrypted with the active one"
+    )
+    reencrypt.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -97,14 +105,22 @@ def cmd_run(args: argparse.Namespace) -> None:
             reuse_port=settings.reuse_port)
 
 
+def _key_ring(settings: TerapiSettings, command: str) -> KeyRing:
+    """TERAPI_ENCRYPTION_KEY; without TERAPI_DATABASE_URL, the local one `terapi up` uses."""
+    if settings.database_url is None:
+        return boot.local_key_ring(settings)
+    key_ring = boot.key_ring_from_settings(settings)
+    if key_ring is None:
+        raise boot.BootError(
+            f"terapi {command} with TERAPI_DATABASE_URL needs TERAPI_ENCRYPTION_KEY"
+        )
+    return key_ring
+
+
 async def _migrate(settings: TerapiSettings) -> None:
     from terapi_vault.admin import ensure_default_environments
 
-    key_ring = boot.local_key_ring(settings) if settings.database_url is None else (
-        boot.key_ring_from_settings(settings)
-    )
-    if key_ring is None:
-        raise boot.BootError("terapi migrate with TERAPI_DATABASE_URL needs TERAPI_ENCRYPTION_KEY")
+    key_ring = _key_ring(settings, "migrate")
     pool = await create_pool(await boot.database_url(settings), min_size=1, max_size=2)
     try:
         await apply_migrations(pool, list(all_services().values()))
@@ -124,10 +140,7 @@ async def _keys(settings: TerapiSettings, environment: str) -> dict[str, str]:
     from terapi_vault.admin import environment_keys
 
     await _migrate(settings)
-    key_ring = boot.local_key_ring(settings) if settings.database_url is None else (
-        boot.key_ring_from_settings(settings)
-    )
-    assert key_ring is not None  # _migrate refused to go on without one
+    key_ring = _key_ring(settings, "keys show")
     pool = await create_pool(await boot.database_url(settings), min_size=1, max_size=1)
     try:
         return await environment_keys(pool, key_ring, environment)
@@ -135,23 +148,60 @@ async def _keys(settings: TerapiSettings, environment: str) -> dict[str, str]:
         await pool.close()
 
 
-def cmd_keys(args: argparse.Namespace) -> None:
+def cmd_keys(args: argparse.Namespace) -> int:
     settings = _settings(args, local=False)
     terapi_logging.setup("keys", level="warning", fmt=settings.log_format)
+    if args.keys_command == "reencrypt":
+        return _report_reencryption(*asyncio.run(_reencrypt(settings)), as_json=args.json)
     keys = asyncio.run(_keys(settings, args.env))
     if args.json:
         print(json.dumps(keys))
-        return
+        return 0
     width = max(len(k) for k in keys)
     for name, value in keys.items():
         print(f"{name.replace('_', ' '):<{width}}  {value}")
+    return 0
+
+
+async def _reencrypt(settings: TerapiSettings) -> tuple[int, dict[str, Any]]:
+    """The active key version, and per vault table what re-encryption did."""
+    from terapi_vault.admin import reencrypt
+    from terapi_vault.rotation_store import PgRotationStore
+
+    key_ring = _key_ring(settings, "keys reencrypt")
+    pool = await create_pool(await boot.database_url(settings), min_size=1, max_size=1)
+    try:
+        tallies = await reencrypt(PgRotationStore(pool), key_ring)
+    except asyncpg.UndefinedTableError:
+        raise boot.BootError("the vault's tables do not exist: run terapi migrate first") from None
+    finally:
+        await pool.close()
+    return key_ring.current_version, {name: asdict(t) for name, t in tallies.items()}
+
+
+def _report_reencryption(version: int, tables: dict[str, Any], *, as_json: bool) -> int:
+    """Print the counts; the exit code is 1 when some row could not be decrypted."""
+    unreadable = sum(t["unreadable"] for t in tables.values())
+    if as_json:
+        print(json.dumps({"key_version": version, "tables": tables}))
+    else:
+        print(f"active key version: {version}")
+        for name, t in tables.items():
+            print(f"{name + ':':<14}{t['rewritten']} rewritten, {t['already_current']} already "
+                  f"current, {t['unreadable']} unreadable")
+    if unreadable:
+        print(f"terapi: {unreadable} row(s) could not be decrypted with any listed key, each "
+              "logged as vault.ciphertext_unreadable: written with a key missing from "
+              "TERAPI_ENCRYPTION_KEY, or damaged", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"up": cmd_up, "run": cmd_run, "migrate": cmd_migrate, "keys": cmd_keys}
     try:
-        handlers[args.command](args)
+        code = handlers[args.command](args)
     except boot.BootError as exc:
         print(f"terapi: {exc}", file=sys.stderr)
         return 2
@@ -163,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

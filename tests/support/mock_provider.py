@@ -62,6 +62,10 @@ class Behaviour:
     sever_opener: bool = False  # consent page sets window.opener = null, like some providers
     extra_token_fields: dict[str, Any] = field(default_factory=dict)
     callback_extra_params: dict[str, str] = field(default_factory=dict)
+    # What /api/accessible-resources lists for a valid token, like Atlassian's endpoint.
+    accessible_sites: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"id": "1324a887-45db-1bf4-1e99-ef0ff456d421", "url": "https://acme.example.com",
+         "name": "Acme"}])
 
 
 class MockProvider:
@@ -100,6 +104,7 @@ class MockProvider:
         app.router.add_get("/api/basic-check", self.basic_check)
         app.router.add_post("/oauth/revoke", self.revoke)
         app.router.add_get("/api/me", self.me)
+        app.router.add_get("/api/accessible-resources", self.accessible_resources)
         app.router.add_get("/api/key-check", self.key_check)
         # Tenant-scoped copies, like https://{subdomain}.zendesk.com/oauth/...
         app.router.add_get("/t/{tenant}/oauth/authorize", self.authorize)
@@ -238,6 +243,13 @@ class MockProvider:
         if issued is None or issued.expires_at < time.time():
             return web.json_response({"error": "invalid_token"}, status=401)
         return web.json_response({"id": "provider-user-1", "scope": issued.scope})
+
+    async def accessible_resources(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        issued = self.access_tokens.get(token)
+        if issued is None or issued.expires_at < time.time():
+            return web.json_response({"error": "invalid_token"}, status=401)
+        return web.json_response(self.behaviour.accessible_sites)
 
     async def key_check(self, request: web.Request) -> web.Response:
         """An API that accepts keys starting with `good-`, to test connect-time verification."""

@@ -1,9 +1,11 @@
 """AES-256-GCM with a versioned key ring, transit sealing and keyed digests.
 
 Every ciphertext starts with the version of the key that made it, so keys rotate by
-adding a newer version: the newest encrypts, all listed versions decrypt. Storage,
-transit and digests use separate subkeys derived with HKDF, so a value sealed for the
-bus can never be pasted into a table, and the other way round.
+adding a newer version: the active one (the newest unless told otherwise) encrypts, all
+listed versions decrypt. Digests are stored under the active version and looked up under
+every listed one. Storage, transit
+and digests use separate subkeys derived with HKDF, so a value sealed for the bus can
+never be pasted into a table, and the other way round.
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ def parse_key_ring(spec: str) -> dict[int, bytes]:
 class _Cipher:
     """AES-GCM over one purpose's subkeys, version byte first."""
 
-    def __init__(self, ring: dict[int, bytes], purpose: bytes) -> None:
+    def __init__(self, ring: dict[int, bytes], purpose: bytes, current: int) -> None:
         self._keys = {v: AESGCM(_derive(k, purpose)) for v, k in ring.items()}
-        self._current = max(ring)
+        self._current = current
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -106,14 +108,21 @@ class _Cipher:
 class KeyRing:
     """Encrypts rows at rest, seals values for the bus and makes keyed digests."""
 
-    def __init__(self, ring: dict[int, bytes]) -> None:
-        self._storage = _Cipher(ring, b"terapi/storage/v1")
-        self._transit = _Cipher(ring, b"terapi/transit/v1")
-        self._digest_key = _derive(ring[max(ring)], b"terapi/digest/v1")
+    def __init__(self, ring: dict[int, bytes], *, active: int | None = None) -> None:
+        # `active` (default: the highest version) encrypts and makes stored digests. A new
+        # version is first listed with the old one still active, so that every replica can
+        # read it before any replica writes with it.
+        current = max(ring) if active is None else active
+        if current not in ring:
+            raise KeyRingError(f"the active key version {current} is not in the key ring")
+        self._storage = _Cipher(ring, b"terapi/storage/v1", current)
+        self._transit = _Cipher(ring, b"terapi/transit/v1", current)
+        order = [current, *sorted((v for v in ring if v != current), reverse=True)]
+        self._digest_keys = tuple(_derive(ring[v], b"terapi/digest/v1") for v in order)
 
     @classmethod
-    def from_spec(cls, spec: str) -> KeyRing:
-        return cls(parse_key_ring(spec))
+    def from_spec(cls, spec: str, *, active: int | None = None) -> KeyRing:
+        return cls(parse_key_ring(spec), active=active)
 
     # -- at rest: the AAD binds a ciphertext to its row (environment, table, id)
 
@@ -124,8 +133,22 @@ class KeyRing:
         return orjson.loads(self._storage.decrypt(bytes(blob), aad.encode()))
 
     def needs_reencryption(self, blob: bytes) -> bool:
-        """True when the row was written with an older key version."""
+        """True when the row was written with a key version other than the active one."""
         return self._storage.version_of(bytes(blob)) != self._storage.current_version
+
+    def reencrypt(self, blob: bytes, *, aad: str) -> bytes:
+        """The same value encrypted with the active key; `blob` itself if it already is.
+
+        Raises DecryptionError when no listed key opens it, whatever its version."""
+        plaintext = self._storage.decrypt(bytes(blob), aad.encode())
+        if not self.needs_reencryption(blob):
+            return bytes(blob)
+        return self._storage.encrypt(plaintext, aad.encode())
+
+    @property
+    def current_version(self) -> int:
+        """The version that encrypts: the active one."""
+        return self._storage.current_version
 
     # -- in transit: sealed fields of bus messages
 
@@ -143,10 +166,21 @@ class KeyRing:
     # -- digests for lookups of high-entropy tokens
 
     def digest(self, value: str, *, purpose: str) -> str:
-        """A keyed HMAC-SHA256 of a token, so a leaked table cannot be checked offline."""
-        return hmac.new(
-            self._digest_key, f"{purpose}:{value}".encode(), hashlib.sha256
-        ).hexdigest()
+        """A keyed HMAC-SHA256 of a token under the active version: the one to store.
+
+        Keyed, so a leaked table cannot be checked offline."""
+        return _hmac_hex(self._digest_keys[0], value, purpose)
+
+    def digests(self, value: str, *, purpose: str) -> tuple[str, ...]:
+        """The digest under every listed version, the active first: the ones to look up by.
+
+        A row stored before a newer version was added keeps its older digest until it
+        expires, so a lookup by the active one alone would lose it."""
+        return tuple(_hmac_hex(key, value, purpose) for key in self._digest_keys)
+
+
+def _hmac_hex(key: bytes, value: str, purpose: str) -> str:
+    return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def sha256_hex(value: str) -> str:

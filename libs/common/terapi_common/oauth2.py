@@ -121,15 +121,19 @@ def _clip(value: Any) -> str:
     return str(value)[:MAX_PROVIDER_TEXT]
 
 
-def dotted_get(body: Mapping[str, Any], path: str | None) -> Any:
-    """`authed_user.access_token` style lookups into nested token responses."""
+def dotted_get(body: Any, path: str | None) -> Any:
+    """`authed_user.access_token` style lookups into nested JSON; a number picks a list item
+    (`0.id`). None when any step is missing."""
     if not path:
         return None
     value: Any = body
     for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
             return None
-        value = value[part]
     return value
 
 

@@ -23,7 +23,7 @@ CATALOG_FILE = Path(__file__).parent / "catalog" / "providers.yaml"
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 GENERIC = "generic"
 _PLACEHOLDER = re.compile(r"\$\{(connection_config|credentials)\.([A-Za-z_][A-Za-z0-9_]*)\}")
-_IMPLICIT_CREDENTIALS = frozenset({"api_key", "username", "password"})
+_IMPLICIT_CREDENTIALS = frozenset({"api_key", "username", "password", "access_token"})
 
 AuthModeName = Literal["API_KEY", "BASIC", "OAUTH2", "OAUTH1", "OAUTH2_CC", "APP", "CUSTOM"]
 
@@ -80,6 +80,21 @@ class Verification(Strict):
     success_statuses: list[int] = Field(default_factory=lambda: [200])
 
 
+class CaptureRequest(Strict):
+    """A GET made with the new access token right after an authorization, for connection
+    config that only the provider's API tells (Mailchimp's data centre, the cloud id of the
+    Atlassian site the user picked). Without the values the connection is not usable, so an
+    answer that lacks them fails the authorization."""
+
+    url: str
+    # Sent as they are after interpolation; with no Authorization header the token goes as
+    # `Authorization: Bearer ${credentials.access_token}`.
+    headers: dict[str, str] = Field(default_factory=dict)
+    # connection_config field -> dotted path into the JSON answer; a number picks a list item
+    # (`0.id`: the first accessible resource's id).
+    fields: dict[str, str] = Field(min_length=1)
+
+
 class Provider(Strict):
     """One external API and how to authorize against it."""
 
@@ -115,6 +130,7 @@ class Provider(Strict):
     connection_config: dict[str, FieldSpec] = Field(default_factory=dict)
     # Values copied into the connection config after authorization: field -> where to read it
     capture_from_token_response: dict[str, str] = Field(default_factory=dict)
+    capture_from_request: CaptureRequest | None = None
     capture_from_callback: dict[str, str] = Field(default_factory=dict)
 
     verification: Verification | None = None
@@ -132,7 +148,11 @@ class Provider(Strict):
         missing = [f for f in _required_urls(self) if not getattr(self, f)]
         if missing:
             raise ValueError(f"{self.auth_mode} needs {', '.join(missing)}")
-        for field in (*self.capture_from_token_response, *self.capture_from_callback):
+        if self.capture_from_request and self.auth_mode != "OAUTH2":
+            raise ValueError("capture_from_request needs an OAUTH2 access token")
+        from_request = self.capture_from_request.fields if self.capture_from_request else {}
+        for field in (*self.capture_from_token_response, *self.capture_from_callback,
+                      *from_request):
             spec = self.connection_config.get(field)
             if spec is None or not spec.captured:
                 raise ValueError(
@@ -155,6 +175,8 @@ class Provider(Strict):
         }
         if self.verification:
             found["verification.url"] = self.verification.url
+        if self.capture_from_request:
+            found["capture_from_request.url"] = self.capture_from_request.url
         return found
 
     def placeholders(self) -> set[tuple[str, str]]:
@@ -162,6 +184,7 @@ class Provider(Strict):
         texts = [
             *self.urls().values(),
             *(self.verification.headers.values() if self.verification else ()),
+            *(self.capture_from_request.headers.values() if self.capture_from_request else ()),
             *self.authorization_params.values(), *self.token_params.values(),
             *self.refresh_params.values(),
         ]

@@ -34,8 +34,10 @@ class TerapiSettings(BaseSettings):
     reuse_port: bool = False
 
     # Key ring: "1:<base64>,2:<base64>" or a single base64 key (version 1).
-    # The highest version encrypts; every listed version decrypts, so keys can rotate.
+    # The highest version encrypts unless `encryption_key_version` names another; every
+    # listed version decrypts, so keys can rotate (docs/deploy.md).
     encryption_key: SecretStr | None = None
+    encryption_key_version: int | None = Field(default=None, ge=1, le=255)
 
     # Extra provider catalog files, `:`-separated, validated at start-up.
     providers_path: str | None = None

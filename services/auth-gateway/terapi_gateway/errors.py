@@ -108,6 +108,14 @@ class InvalidTokenResponseError(ProviderError):
     code = "invalid_token_response"
 
 
+class ConnectionMetadataUnavailableError(ProviderError):
+    """The provider's API did not tell the connection config the connection needs (the
+    catalog's `capture_from_request`), so the authorization cannot be used."""
+
+    code = "connection_metadata_unavailable"
+    http_status = 502
+
+
 class ConnectionTestFailedError(ProviderError):
     """The provider did not accept the credentials in the verification request."""
 

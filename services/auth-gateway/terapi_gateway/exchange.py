@@ -11,12 +11,14 @@ import aiohttp
 from terapi_common.oauth2 import normalize_token_response, read_token_answer
 from terapi_common.providers import Provider
 from terapi_gateway.errors import (
+    ConnectionMetadataUnavailableError,
     ConnectionTestFailedError,
     MissingCredentialsError,
     TokenExchangeFailedError,
 )
 from terapi_gateway.outbound import ProviderUnreachableError, send
 from terapi_gateway.providers import oauth1, oauth2
+from terapi_gateway.providers.capture import capture_request, read_captured
 from terapi_gateway.providers.oauth2 import OAuthClient, ProviderRequest
 from terapi_gateway.providers.verification import verification_request
 
@@ -111,6 +113,36 @@ async def verify_credentials(
         raise ConnectionTestFailedError(
             f"{provider.display_name} did not accept the credentials (HTTP {answer.status})"
         )
+
+
+async def fetch_captured_config(
+    http: aiohttp.ClientSession, provider: Provider, *, access_token: str,
+    connection_config: Mapping[str, Any],
+) -> dict[str, str]:
+    """The connection config the provider's API tells after authorization (nothing when the
+    catalog asks for no capture request); failing to get all of it fails the attempt."""
+    capture = provider.capture_from_request
+    if capture is None:
+        return {}
+    request = capture_request(capture, access_token=access_token,
+                              connection_config=connection_config)
+    try:
+        answer = await send(http, request)
+    except ProviderUnreachableError:
+        raise ConnectionMetadataUnavailableError(
+            f"{provider.display_name} could not be reached for the connection's details"
+        ) from None
+    if not 200 <= answer.status < 300:
+        raise ConnectionMetadataUnavailableError(
+            f"{provider.display_name} refused the request for the connection's details "
+            f"(HTTP {answer.status})"
+        )
+    found, unusable = read_captured(capture, provider.connection_config, answer.text)
+    if unusable:
+        raise ConnectionMetadataUnavailableError(
+            f"{provider.display_name} did not tell {', '.join(unusable)} in the expected shape"
+        )
+    return found
 
 
 def require_client(client: OAuthClient | None) -> OAuthClient:

@@ -43,7 +43,8 @@ log = structlog.get_logger("terapi.gateway")
 # How long the vault's integration facts are reused; its change events cut this short.
 INTEGRATION_CACHE_SECONDS = 10.0
 # A connect session never changes once opened (only its expiry ends it), so a replica may
-# keep the ones it has seen; the bound is memory, not staleness.
+# keep the ones it has seen, under the newest key's digest; the bound is memory, not
+# staleness.
 SESSION_CACHE_SECONDS = 300.0
 
 
@@ -103,7 +104,7 @@ async def authorize_caller(
 ) -> Caller:
     """Who runs the flow: the connect session if one is given, else the public key."""
     if connect_session_token:
-        session = await _find_session(gateway, _session_digest(gateway, connect_session_token))
+        session = await _find_session(gateway, connect_session_token)
         if session is None:
             raise InvalidConnectSessionTokenError("the connect session token is not valid")
         return domain.caller_from_session(session, now=gateway.clock.now())
@@ -254,12 +255,15 @@ async def _resolve_public_key(gateway: Gateway, public_key: str) -> EnvironmentI
         raise InvalidPublicKeyError("the public key belongs to no environment") from None
 
 
-async def _find_session(gateway: Gateway, digest: str) -> ConnectSession | None:
-    session = gateway.sessions.get(digest)
+async def _find_session(gateway: Gateway, token: str) -> ConnectSession | None:
+    # The row may hold an older key's digest: the session was opened before the newest
+    # key version was added, and lives on until it expires.
+    digests = gateway.key_ring.digests(token, purpose=domain.SESSION_DIGEST_PURPOSE)
+    session = gateway.sessions.get(digests[0])
     if session is None:
-        session = await gateway.store.find_session(digest)
+        session = await gateway.store.find_session(digests)
         if session is not None:
-            gateway.sessions.put(digest, session)
+            gateway.sessions.put(digests[0], session)
     return session
 
 

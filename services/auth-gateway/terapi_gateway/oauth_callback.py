@@ -68,8 +68,10 @@ async def _consume(
         purpose = flows.OAUTH1_TOKEN_DIGEST_PURPOSE
     else:
         return None
-    digest = gateway.key_ring.digest(lookup, purpose=purpose)
-    return await gateway.store.consume_flow(digest, now=gateway.clock.now())
+    # Every listed key's digest: a flow started before the newest key was added has an
+    # older one.
+    digests = gateway.key_ring.digests(lookup, purpose=purpose)
+    return await gateway.store.consume_flow(digests, now=gateway.clock.now())
 
 
 def _check_callback_errors(query: Mapping[str, str], flow: OAuthFlow) -> None:
@@ -111,6 +113,14 @@ async def _complete_oauth2(
     )
     attempt = attempt.log("authorization code exchanged for tokens", at=gateway.clock.now())
     config, attempt = _capture(gateway, attempt, integration, flow, body, query)
+    if integration.provider.capture_from_request is not None:
+        config |= await exchange.fetch_captured_config(
+            gateway.http, integration.provider, access_token=credentials["access_token"],
+            connection_config=config,
+        )
+        attempt = attempt.log(f"connection details read from {integration.display_name}: "
+                              f"{', '.join(integration.provider.capture_from_request.fields)}",
+                              at=gateway.clock.now())
     return credentials, config, attempt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,19 +22,21 @@ FLOW_COLUMNS = (
 # Single use: the first callback to mark the row wins; a replay finds nothing to update.
 _CONSUME_FLOW = (
     "UPDATE gateway.oauth_flows SET consumed_at = $2"  # noqa: S608  # constant columns
-    " WHERE lookup_digest = $1 AND consumed_at IS NULL"
+    " WHERE lookup_digest = ANY($1::text[]) AND consumed_at IS NULL"
     f" RETURNING {FLOW_COLUMNS}, secret_encrypted"
 )
 
 
+# Rows are written under the newest key's digest and looked up by every listed key's, so
+# one written before a key version was added is still found until it expires.
 class Store(Protocol):
     """The gateway's own state."""
 
     async def add_session(self, session: ConnectSession, *, token_digest: str) -> None:
         """Keep a new connect session under the keyed digest of its token."""
 
-    async def find_session(self, token_digest: str) -> ConnectSession | None:
-        """The session a token digest names, expired or not; None if there is none."""
+    async def find_session(self, token_digests: Sequence[str]) -> ConnectSession | None:
+        """The session any of the token's digests names, expired or not; None if none."""
 
     async def add_flow(
         self, flow: OAuthFlow, *, lookup_digest: str, secret: bytes | None, now: datetime
@@ -41,9 +44,10 @@ class Store(Protocol):
         """Record a flow (and its pending result); a flow id already used is a 409."""
 
     async def consume_flow(
-        self, lookup_digest: str, *, now: datetime
+        self, lookup_digests: Sequence[str], *, now: datetime
     ) -> tuple[OAuthFlow, bytes | None] | None:
-        """Mark the flow used and return it with its secret; None if unknown or used."""
+        """Mark the flow any of the digests names used and return it with its secret; None
+        if unknown or used."""
 
     async def record_result(
         self, environment_id: int, flow_id: uuid.UUID, result: FlowResult, *, now: datetime
@@ -89,11 +93,12 @@ class PgStore:
 
     # The token is what tells us the environment, so this lookup cannot be scoped by one;
     # the digest is unique across environments.
-    async def find_session(self, token_digest: str) -> ConnectSession | None:
+    async def find_session(self, token_digests: Sequence[str]) -> ConnectSession | None:
         row = await self._pool.fetchrow(
             "SELECT id, environment_id, environment_name, end_user, allowed_integrations,"
-            " expires_at, created_at FROM gateway.connect_sessions WHERE token_digest = $1",
-            token_digest,
+            " expires_at, created_at FROM gateway.connect_sessions"
+            " WHERE token_digest = ANY($1::text[])",
+            token_digests,
         )
         return None if row is None else ConnectSession.model_validate(dict(row))
 
@@ -116,9 +121,9 @@ class PgStore:
 
     # Like sessions, the digest of a high-entropy value is what names the environment.
     async def consume_flow(
-        self, lookup_digest: str, *, now: datetime
+        self, lookup_digests: Sequence[str], *, now: datetime
     ) -> tuple[OAuthFlow, bytes | None] | None:
-        row = await self._pool.fetchrow(_CONSUME_FLOW, lookup_digest, now)
+        row = await self._pool.fetchrow(_CONSUME_FLOW, lookup_digests, now)
         if row is None:
             return None
         values = dict(row)

@@ -44,6 +44,18 @@ mock-tenant:
       captured: true
     realm_id: {{title: Company ID, pattern: '[0-9]{{1,32}}', captured: true}}
 
+mock-sites:
+  display_name: Mock OAuth 2 whose API names the site the user picked
+  auth_mode: OAUTH2
+  authorization_url: {base}/oauth/authorize
+  token_url: {base}/oauth/token
+  capture_from_request:
+    url: {base}/api/accessible-resources
+    fields: {{cloud_id: 0.id, site_url: 0.url}}
+  connection_config:
+    cloud_id: {{title: Cloud id, pattern: '[0-9a-f-]{{36}}', captured: true}}
+    site_url: {{title: Site URL, pattern: 'https://[a-z0-9]+\\.example\\.com', captured: true}}
+
 mock-oauth1:
   display_name: Mock OAuth 1.0a
   auth_mode: OAUTH1

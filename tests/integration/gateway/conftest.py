@@ -231,7 +231,7 @@ async def published(bus: MemoryBus) -> list[Event]:
     return got
 
 
-async def _gateway_client(aiohttp_client, database_url, bus, key_ring, clock, providers_path):
+async def gateway_client(aiohttp_client, database_url, bus, key_ring, clock, providers_path):
     async def runtime() -> AsyncIterator[Runtime]:
         pool = await create_pool(database_url, min_size=1, max_size=4)
         try:
@@ -250,7 +250,7 @@ async def _gateway_client(aiohttp_client, database_url, bus, key_ring, clock, pr
 
 @pytest.fixture
 async def client(aiohttp_client, database_url, bus, key_ring, clock, vault, providers_path):
-    return await _gateway_client(aiohttp_client, database_url, bus, key_ring, clock,
+    return await gateway_client(aiohttp_client, database_url, bus, key_ring, clock,
                                  providers_path)
 
 
@@ -258,7 +258,7 @@ async def client(aiohttp_client, database_url, bus, key_ring, clock, vault, prov
 async def other_replica(aiohttp_client, database_url, bus, key_ring, clock, vault,
                         providers_path):
     """A second gateway process on the same database: nothing cached from `client`."""
-    return await _gateway_client(aiohttp_client, database_url, bus, key_ring, clock,
+    return await gateway_client(aiohttp_client, database_url, bus, key_ring, clock,
                                  providers_path)
 
 

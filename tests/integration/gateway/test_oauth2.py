@@ -177,6 +177,36 @@ async def test_captured_value_of_the_wrong_shape_is_not_kept(
     assert vault.stored[0][0].connection_config == {"subdomain": "acme"}
 
 
+async def test_site_named_by_the_providers_api_joins_the_connection_config(
+    client, vault: FakeVault, provider: MockProvider
+) -> None:
+    env = vault.add_environment()
+    integration = vault.add_integration(env, "mock-sites", "OAUTH2", client=provider.add_client())
+    flow = await run(client, env, integration)
+    assert flow.page.status == 200
+    command, credentials = vault.stored[0]
+    assert command.connection_config == {
+        "cloud_id": "1324a887-45db-1bf4-1e99-ef0ff456d421", "site_url": "https://acme.example.com"}
+    asked = [p for p in provider.paths if p.startswith("/api/accessible-resources")]
+    assert asked == ["/api/accessible-resources"]
+    assert credentials["access_token"] in provider.access_tokens
+
+
+@pytest.mark.parametrize("sites", [[], [{"id": "../../admin", "url": "https://acme.example.com"}]],
+                         ids=["no-site", "hostile-id"])
+async def test_no_usable_site_fails_the_authorization_and_stores_nothing(
+    client, vault: FakeVault, provider: MockProvider, sites: list
+) -> None:
+    provider.behaviour.accessible_sites = sites
+    env = vault.add_environment()
+    integration = vault.add_integration(env, "mock-sites", "OAUTH2", client=provider.add_client())
+    flow = await run(client, env, integration)
+    outcome = await result_of(client, flow.params["flow_id"])
+    assert outcome["status"] == "failed"
+    assert outcome["error"]["code"] == "connection_metadata_unavailable"
+    assert vault.stored == []
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [

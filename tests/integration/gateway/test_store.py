@@ -45,11 +45,11 @@ async def test_session_reads_back_as_written(store: PgStore, allowed) -> None:
     written = session(allowed)
     digest = unique("digest")
     await store.add_session(written, token_digest=digest)
-    assert await store.find_session(digest) == written
+    assert await store.find_session([digest]) == written
 
 
 async def test_unknown_digest_finds_no_session(store: PgStore) -> None:
-    assert await store.find_session(unique("digest")) is None
+    assert await store.find_session([unique("digest")]) is None
 
 
 # ---------------------------------------------------------------- OAuth flows
@@ -71,8 +71,8 @@ def oauth_flow(*, flow_id: uuid.UUID | None = None) -> OAuthFlow:
 async def test_flow_is_consumed_once_with_its_secret(store: PgStore) -> None:
     written, digest = oauth_flow(), unique("state")
     await store.add_flow(written, lookup_digest=digest, secret=b"sealed", now=written.started_at)
-    first = await store.consume_flow(digest, now=written.started_at)
-    second = await store.consume_flow(digest, now=written.started_at)
+    first = await store.consume_flow([digest], now=written.started_at)
+    second = await store.consume_flow([digest], now=written.started_at)
     assert first == (written, b"sealed")
     assert second is None
 
@@ -81,7 +81,7 @@ async def test_concurrent_callbacks_consume_a_flow_once(store: PgStore) -> None:
     written, digest = oauth_flow(), unique("state")
     await store.add_flow(written, lookup_digest=digest, secret=None, now=written.started_at)
     results = await asyncio.gather(
-        *(store.consume_flow(digest, now=written.started_at) for _ in range(5))
+        *(store.consume_flow([digest], now=written.started_at) for _ in range(5))
     )
     assert len([r for r in results if r is not None]) == 1
 
@@ -105,7 +105,7 @@ async def test_reused_flow_id_is_refused_and_records_no_flow(store: PgStore) -> 
     await store.add_flow(first, lookup_digest=unique("s"), secret=None, now=first.started_at)
     with pytest.raises(FlowIdInUseError):
         await store.add_flow(second, lookup_digest=digest, secret=None, now=first.started_at)
-    assert await store.consume_flow(digest, now=first.started_at) is None
+    assert await store.consume_flow([digest], now=first.started_at) is None
 
 
 async def test_expired_flows_and_results_are_purged(store: PgStore) -> None:
@@ -114,7 +114,7 @@ async def test_expired_flows_and_results_are_purged(store: PgStore) -> None:
     await store.add_flow(written, lookup_digest=digest, secret=None, now=written.started_at)
     await store.purge_expired(now=written.started_at + timedelta(hours=2))
     assert await store.find_result(flow_id) is None
-    assert await store.consume_flow(digest, now=written.started_at) is None
+    assert await store.consume_flow([digest], now=written.started_at) is None
 
 
 async def test_expired_session_is_kept_a_day_then_purged(store: PgStore) -> None:
@@ -123,6 +123,6 @@ async def test_expired_session_is_kept_a_day_then_purged(store: PgStore) -> None
     digest = unique("digest")
     await store.add_session(written, token_digest=digest)
     await store.purge_expired(now=written.expires_at + timedelta(hours=23))
-    assert await store.find_session(digest) == written
+    assert await store.find_session([digest]) == written
     await store.purge_expired(now=written.expires_at + timedelta(days=1, minutes=1))
-    assert await store.find_session(digest) is None
+    assert await store.find_session([digest]) is None

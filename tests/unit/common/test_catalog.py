@@ -78,9 +78,10 @@ def test_every_url_is_https(provider: Provider) -> None:
 def test_every_placeholder_names_a_declared_field(provider: Provider) -> None:
     for namespace, field in provider.placeholders():
         declared = getattr(provider, namespace)
-        assert field in declared or (
-            namespace == "credentials" and field in {"api_key", "username", "password"}
-        ), f"${{{namespace}.{field}}}"
+        implicit = {"api_key", "username", "password"} | (
+            {"access_token"} if provider.auth_mode == "OAUTH2" else set())
+        assert field in declared or (namespace == "credentials" and field in implicit), (
+            f"${{{namespace}.{field}}}")
 
 
 @pytest.mark.parametrize(("provider", "field", "spec"), _config_fields())
@@ -189,6 +190,44 @@ def test_salesforce_captures_its_instance_url_from_the_token_response() -> None:
     spec = salesforce.connection_config["instance_url"]
     assert spec.matches("https://acme.my.salesforce.com")
     assert not spec.matches("https://acme.my.salesforce.com.evil.com")
+
+
+@pytest.mark.parametrize("name", ["jira", "confluence"])
+def test_atlassian_products_capture_the_sites_cloud_id_for_their_api(name: str) -> None:
+    provider = CATALOG.require(name)
+    assert provider.capture_from_request is not None
+    assert provider.capture_from_request.url == (
+        "https://api.atlassian.com/oauth/token/accessible-resources")
+    assert provider.capture_from_request.fields["cloud_id"] == "0.id"
+    assert provider.connection_config["cloud_id"].matches("1324a887-45db-1bf4-1e99-ef0ff456d421")
+    assert not provider.connection_config["cloud_id"].matches("../../admin")
+    assert provider.base_url == f"https://api.atlassian.com/ex/{name}/${{connection_config.cloud_id}}"
+
+
+def test_mailchimp_captures_its_data_centre_from_the_metadata_endpoint() -> None:
+    mailchimp = CATALOG.require("mailchimp")
+    assert mailchimp.capture_from_request is not None
+    assert mailchimp.capture_from_request.headers == {
+        "Authorization": "OAuth ${credentials.access_token}"}
+    endpoint = mailchimp.connection_config["api_endpoint"]
+    assert endpoint.matches("https://us19.api.mailchimp.com")
+    assert not endpoint.matches("https://us19.api.mailchimp.com.evil.com")
+
+
+def test_capture_request_is_for_oauth2_and_captured_fields_only() -> None:
+    base = """
+acme:
+  display_name: Acme
+  auth_mode: %s
+  authorization_url: https://acme.com/authorize
+  token_url: https://acme.com/token
+  capture_from_request: {url: https://acme.com/me, fields: {account: id}}
+"""
+    with pytest.raises(CatalogError, match="captured value 'account'"):
+        parse_catalog_text(base % "OAUTH2", source="extra.yaml")
+    declared = base % "API_KEY" + "  connection_config: {account: {title: A, captured: true}}\n"
+    with pytest.raises(CatalogError, match="needs an OAUTH2 access token"):
+        parse_catalog_text(declared, source="extra.yaml")
 
 
 def test_quickbooks_captures_the_realm_id_from_the_callback() -> None:

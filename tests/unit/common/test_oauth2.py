@@ -14,6 +14,7 @@ from terapi_common.oauth2 import (
     ClientCredentials,
     build_token_request,
     credentials_expiry,
+    dotted_get,
     error_in_token_response,
     normalize_token_response,
     read_token_answer,
@@ -262,3 +263,12 @@ def test_catalog_provider_keeps_its_own_urls_whatever_the_integration_says() -> 
     listed = provider(token_url="https://listed.example/token")
     resolved = resolve_provider(listed, {"urls": {"token_url": "https://elsewhere/token"}})
     assert resolved.token_url == "https://listed.example/token"
+
+
+def test_dotted_paths_walk_objects_and_list_items() -> None:
+    answer = [{"id": "site-1", "url": "https://acme.atlassian.net"}, {"id": "site-2"}]
+    assert dotted_get(answer, "0.id") == "site-1"
+    assert dotted_get(answer, "1.id") == "site-2"
+    assert dotted_get({"team": {"id": "T1"}}, "team.id") == "T1"
+    for missing in ("2.id", "0.name", "id", "-1.id"):
+        assert dotted_get(answer, missing) is None
