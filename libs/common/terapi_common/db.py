@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import asyncpg
 import orjson
 import structlog
 
-from terapi_common import tracing
+from terapi_common import maintenance, tracing
 from terapi_common.events import Event, event_from_wire
 
 log = structlog.get_logger("terapi.db")
@@ -79,6 +80,8 @@ def _common_tables(schema: str) -> str:
         processed_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (consumer, event_id)
     );
+    CREATE INDEX IF NOT EXISTS processed_events_by_age ON {schema}.processed_events
+        (processed_at);
     """
 
 
@@ -131,6 +134,15 @@ async def claim_event(conn: asyncpg.Connection, schema: str, consumer: str, even
         consumer, event.event_id, event.environment_id,
     )
     return status.endswith(" 1")
+
+
+async def prune_processed_events(pool: asyncpg.Pool, schema: str, *, before: datetime,
+                                 batch: int = maintenance.PRUNE_BATCH) -> int:
+    """Forget which events were handled before `before`. The record only has to outlive a
+    redelivery (a consumer that died before its ack), which comes within minutes."""
+    return await maintenance.delete_in_batches(
+        pool, f"{check_schema(schema)}.processed_events", "processed_at < $1", before,
+        batch=batch)
 
 
 async def add_to_outbox(conn: asyncpg.Connection, schema: str, events: Iterable[Event]) -> None:

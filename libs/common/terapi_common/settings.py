@@ -39,6 +39,11 @@ class TerapiSettings(BaseSettings):
     encryption_key: SecretStr | None = None
     encryption_key_version: int | None = Field(default=None, ge=1, le=255)
 
+    # How long housekeeping keeps rows: the Logs view's operations, and the record of which
+    # events each consumer handled (it only has to outlive a redelivery).
+    log_retention_days: int = Field(default=30, ge=1)
+    dedupe_retention_days: int = Field(default=7, ge=1)
+
     # Extra provider catalog files, `:`-separated, validated at start-up.
     providers_path: str | None = None
 
@@ -79,3 +84,5 @@ class WebhookSettings(BaseSettings):
     # Self-hosted Terapi usually delivers to the app on its own network; a multi-tenant
     # deployment turns this off so webhook URLs cannot reach private addresses (SSRF).
     allow_private_targets: bool = True
+    # Delivered and abandoned webhooks are kept this long (pending ones always).
+    retention_days: int = Field(default=30, ge=1)

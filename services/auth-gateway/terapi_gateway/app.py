@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -12,6 +10,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from terapi_common import maintenance
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.bus import BackgroundPublisher
 from terapi_common.events import IntegrationChanged
@@ -59,25 +58,12 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     integration_changes = await runtime.bus.subscribe_broadcast(
         queue_name(NAME, "integration_cache"), [IntegrationChanged],
         partial(handlers.on_integration_changed, gateway=gateway))
-    purge = asyncio.create_task(_purge_expired_flows(gateway), name="gateway purge")
+    purge = maintenance.start(lambda: gateway.store.purge_expired(now=gateway.clock.now()),
+                              every=PURGE_INTERVAL_SECONDS, name="gateway expired flows")
     yield
     # In-flight requests have finished by now; their events may still be on the way.
     await integration_changes.stop()
     await gateway.publisher.drain()
-    purge.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await purge
+    await maintenance.stop(purge)
     if own_http:
         await http.close()
-
-
-async def _purge_expired_flows(gateway: Gateway) -> None:
-    """Drop OAuth flows and results past their lifetime, now and then."""
-    while True:
-        try:
-            removed = await gateway.store.purge_expired(now=gateway.clock.now())
-            if removed:
-                log.info("gateway.flows_purged", removed=removed)
-        except Exception:  # noqa: BLE001  # a database hiccup must not end the loop
-            log.exception("gateway.purge_failed")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)

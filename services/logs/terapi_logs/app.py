@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
+from terapi_common import maintenance
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.events import (
     OperationFinished,
@@ -52,6 +54,11 @@ async def _logs_ctx(app: web.Application) -> AsyncIterator[None]:
     ]
     app[STORE] = store
     app[AUTHENTICATOR] = KeyAuthenticator(bus)
+    retention = timedelta(days=runtime.settings.log_retention_days)
+    prune = maintenance.start(
+        lambda: store.prune_operations(before=runtime.clock.now() - retention),
+        every=maintenance.PRUNE_INTERVAL_SECONDS, name="logs operations")
     yield
+    await maintenance.stop(prune)
     for subscription in subscriptions:
         await subscription.stop()

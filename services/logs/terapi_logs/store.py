@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from terapi_common import maintenance
 from terapi_logs.domain import OperationRecord
 from terapi_logs.query import Cursor, OperationQuery
 
@@ -65,6 +67,12 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def prune_operations(self, *, before: datetime,
+                               batch: int = maintenance.PRUNE_BATCH) -> int:
+        """Drop operations that started before `before` (past the retention period)."""
+        return await maintenance.delete_in_batches(
+            self._pool, "logs.operations", "started_at < $1", before, batch=batch)
 
     async def upsert(self, record: OperationRecord) -> None:
         """Merge one event's view of an operation into the stored one."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 
+from terapi_common import db, maintenance
 from terapi_common.events import (
     ConnectionCreated,
     ConnectionDeleted,
@@ -54,7 +56,13 @@ async def _refresher_ctx(app: web.Application) -> AsyncIterator[None]:
     ]
     scheduler = Scheduler(store, tools)
     scheduler.start()
+    dedupe = timedelta(days=runtime.settings.dedupe_retention_days)
+    prune = maintenance.start(
+        lambda: db.prune_processed_events(runtime.pool, SCHEMA,
+                                          before=runtime.clock.now() - dedupe),
+        every=maintenance.PRUNE_INTERVAL_SECONDS, name="refresher processed events")
     yield
+    await maintenance.stop(prune)
     for subscription in subscriptions:
         await subscription.stop()
     await scheduler.stop()

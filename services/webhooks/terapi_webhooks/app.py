@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from terapi_common import maintenance
 from terapi_common.db import OutboxRelay
 from terapi_common.events import AuthFailed, ConnectionCreated, ConnectionUpdated, RefreshFailed
 from terapi_common.runtime import RUNTIME, Runtime
@@ -81,7 +83,14 @@ async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher.start()
     app[STORE] = store
     app[DISPATCHER] = dispatcher
+    kept = timedelta(days=settings.retention_days)
+    dedupe = timedelta(days=runtime.settings.dedupe_retention_days)
+    prune = maintenance.start(
+        lambda: store.prune(finished_before=runtime.clock.now() - kept,
+                            handled_before=runtime.clock.now() - dedupe),
+        every=maintenance.PRUNE_INTERVAL_SECONDS, name="webhooks finished and handled")
     yield
+    await maintenance.stop(prune)
     for subscription in subscriptions:
         await subscription.stop()
     await dispatcher.stop()

@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from terapi_common.db import add_to_outbox, claim_event
+from terapi_common import maintenance
+from terapi_common.db import add_to_outbox, claim_event, prune_processed_events
 from terapi_common.events import Event
 from terapi_webhooks.domain import Delivery, NewDelivery, Outcome
 
@@ -34,6 +35,19 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def prune_finished(self, *, before: datetime,
+                             batch: int = maintenance.PRUNE_BATCH) -> int:
+        """Drop delivered and abandoned webhooks created before `before`; pending ones stay
+        whatever their age, their retries are still due."""
+        return await maintenance.delete_in_batches(
+            self._pool, "webhooks.deliveries", "status <> 'pending' AND created_at < $1",
+            before, batch=batch)
+
+    async def prune(self, *, finished_before: datetime, handled_before: datetime) -> int:
+        """Both housekeeping jobs of the service: old webhooks and old dedupe records."""
+        return (await self.prune_finished(before=finished_before)
+                + await prune_processed_events(self._pool, SCHEMA, before=handled_before))
 
     async def add_deliveries(
         self, event: Event, deliveries: list[NewDelivery], *, now: datetime
