@@ -227,6 +227,12 @@ async def test_refresh_the_provider_refuses_reaches_the_app_as_a_failed_refresh(
         provider.behaviour.token_error = "invalid_grant"
         headers, body = await receiver.wait_for(_webhook(connection_id, success=False),
                                                 timeout=30)
+        for _ in range(100):  # the vault marks the connection as the webhook goes out
+            errors = (await _connection(http, stack, integration_id, connection_id))["errors"]
+            if errors:
+                break
+            await asyncio.sleep(0.05)
+    assert [(e["type"], e["code"]) for e in errors] == [("refresh", "token_exchange_failed")]
     Webhook(stack.keys["webhook_secret"]).verify(body, headers)
     payload = json.loads(body)
     assert payload["operation"] == "refresh" and payload["auth_mode"] == "OAUTH2"

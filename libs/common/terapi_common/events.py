@@ -386,6 +386,8 @@ class RefreshFailed(ConnectionEvent):
     type: ClassVar[str] = "connection.refresh_failed"
     attempts: int = 1
     error: ErrorInfo
+    # The version of the credentials the refresher gave up on: newer ones are not affected.
+    failed_version: int | None = None
 
 
 class SealedConnection(Reply):

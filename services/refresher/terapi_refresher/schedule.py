@@ -105,7 +105,7 @@ class Scheduler:
                 integration_id=item.integration_id, provider=sealed.provider,
                 auth_mode=sealed.auth_mode, environment=sealed.environment_name,
                 end_user=sealed.end_user, operation_id=operation_id, attempts=attempts,
-                error=error))
+                error=error, failed_version=sealed.version))
 
     async def _connection_facts(self, item: DueRefresh) -> SealedConnection | None:
         try:

@@ -16,6 +16,7 @@ from terapi_common.events import (
     ConnectionEvent,
     ConnectionUpdated,
     IntegrationChanged,
+    RefreshFailed,
 )
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
@@ -42,6 +43,19 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def forget_cached_connection(event: ConnectionEvent, *, store: PgStore) -> None:
     """Another process changed a connection: stop serving its cached rows."""
     store.forget_connection(event.environment_id, event.connection_id)
+
+
+async def on_refresh_failed(event: RefreshFailed, *, store: PgStore) -> None:
+    """The refresher gave up on a connection's credentials: show it on the connection until
+    new credentials replace them. Idempotent, so a redelivery changes nothing."""
+    if event.failed_version is None:
+        return  # an older refresher: without the version the mark could hit newer credentials
+    await store.record_refresh_error(
+        event.environment_id, event.integration_id, event.connection_id,
+        version=event.failed_version,
+        error={"code": event.error.code, "message": event.error.message,
+               "attempts": event.attempts, "occurred_at": event.occurred_at.isoformat()},
+    )
 
 
 async def forget_cached_integration(event: IntegrationChanged, *, vault: Vault) -> None:
@@ -79,8 +93,13 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
         for command, handler in command_handlers(vault).items()
     ]
     servers.append(await runtime.bus.subscribe_broadcast(
-        queue_name(NAME, "cache"), [ConnectionCreated, ConnectionUpdated, ConnectionDeleted],
+        queue_name(NAME, "cache"),
+        [ConnectionCreated, ConnectionUpdated, ConnectionDeleted, RefreshFailed],
         partial(forget_cached_connection, store=store),
+    ))
+    servers.append(await runtime.bus.subscribe(
+        queue_name(NAME, "on_refresh_failed"), [RefreshFailed],
+        partial(on_refresh_failed, store=store),
     ))
     servers.append(await runtime.bus.subscribe_broadcast(
         queue_name(NAME, "integration_cache"), [IntegrationChanged],

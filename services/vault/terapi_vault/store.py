@@ -29,7 +29,8 @@ _INTEGRATION = (
     "scopes, provider_config, created_at, updated_at"
 )
 _SUMMARY = (
-    "integration_id, connection_id, provider, auth_mode, end_user, created_at, updated_at"
+    "integration_id, connection_id, provider, auth_mode, end_user, created_at, updated_at, "
+    "refresh_error"
 )
 _FULL = (
     "connection_id, integration_id, provider, auth_mode, credentials_encrypted, "
@@ -37,7 +38,7 @@ _FULL = (
 )
 _DETAIL = (
     "integration_id, provider, credentials_encrypted, connection_config, end_user, "
-    "created_at, updated_at"
+    "created_at, updated_at, refresh_error"
 )
 READ_CONNECTION = (
     f"SELECT {_DETAIL} FROM vault.connections "  # noqa: S608  # fixed text
@@ -65,7 +66,8 @@ WITH stored AS (
         end_user = COALESCE(EXCLUDED.end_user, c.end_user),
         expires_at = EXCLUDED.expires_at,
         updated_at = EXCLUDED.updated_at,
-        version = c.version + 1
+        version = c.version + 1,
+        refresh_error = NULL
     RETURNING (xmax = 0) AS inserted, end_user
 ), queued AS (
     INSERT INTO vault.outbox (environment_id, event_id, body, headers)
@@ -77,7 +79,7 @@ SELECT inserted FROM stored
 """
 _REPLACE_CREDENTIALS = """
 UPDATE vault.connections SET credentials_encrypted = $5, expires_at = $6, updated_at = $7,
-    version = version + 1
+    version = version + 1, refresh_error = NULL
 WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3 AND version = $4
 RETURNING version, connection_id, integration_id, provider, auth_mode, end_user
 """
@@ -183,6 +185,10 @@ class Store(Protocol):
     async def replace_credentials(
         self, change: CredentialsChange, *, event: Callable[[Row], Event]
     ) -> int | None: ...
+    async def record_refresh_error(
+        self, environment_id: int, integration_id: str, connection_id: str, *, version: int,
+        error: dict[str, Any],
+    ) -> bool: ...
     async def delete_connection(
         self, environment_id: int, connection_id: str, integration_id: str | None,
         *, event: Callable[[Row], Event],
@@ -404,6 +410,20 @@ class PgStore:
             await add_to_outbox(conn, SCHEMA, [event(row)])
         self._cache.invalidate(change.environment_id, change.connection_id)
         return row["version"]
+
+    async def record_refresh_error(
+        self, environment_id: int, integration_id: str, connection_id: str, *, version: int,
+        error: dict[str, Any],
+    ) -> bool:
+        """Mark the connection's credentials of `version` as given up on by the refresher;
+        False when they have been replaced since (the mark would describe old ones)."""
+        status = await self._pool.execute(
+            "UPDATE vault.connections SET refresh_error = $5 WHERE environment_id = $1 "
+            "AND integration_id = $2 AND connection_id = $3 AND version = $4",
+            environment_id, integration_id, connection_id, version, error,
+        )
+        self._cache.invalidate(environment_id, connection_id)
+        return status == "UPDATE 1"
 
     async def upsert_connection(
         self, connection: NewConnection, *, events: StoredEvents

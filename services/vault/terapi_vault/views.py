@@ -57,6 +57,7 @@ def connection_detail(
         "updated_at": row["updated_at"],
         "connection_config": row["connection_config"],
         "end_user": row["end_user"],
+        "errors": connection_errors(row),
         "credentials": credentials,
     }
 
@@ -71,7 +72,15 @@ def connection_summary(row: Mapping[str, Any], *, environment: str) -> dict[str,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "end_user": row["end_user"],
+        "errors": connection_errors(row),
     }
+
+
+def connection_errors(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What needs the app's attention on a connection: a refresh the refresher gave up on
+    (the end user must authorize again). Empty when the credentials are usable."""
+    refresh = row["refresh_error"]
+    return [{"type": "refresh", **refresh}] if refresh else []
 
 
 def environment_view(environment: Environment, *, public_base: str) -> dict[str, Any]:

@@ -120,6 +120,12 @@ OAUTH2_CREDENTIALS = {
 }
 
 
+@pytest.fixture
+async def api_key_integration(api: Api) -> str:
+    """An integration of the generic API-key provider in the test's environment."""
+    return await api.create_integration("api-key")
+
+
 async def store_connection(
     bus: MemoryBus,
     key_ring: KeyRing,

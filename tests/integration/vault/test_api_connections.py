@@ -17,11 +17,6 @@ OAUTH2_TOKENS = {
 }
 
 
-@pytest.fixture
-async def api_key_integration(api: Api) -> str:
-    return await api.create_integration("api-key")
-
-
 async def oauth2_connection(api: Api, bus: MemoryBus, env: Env, key_ring) -> str:
     from tests.integration.vault.conftest import OAUTH2_CREDENTIALS
 
@@ -183,9 +178,10 @@ async def test_connections_are_listed_without_credentials(
     [summary] = body["data"]
     assert set(summary) == {
         "connection_id", "integration_id", "provider", "auth_mode", "environment",
-        "created_at", "updated_at", "end_user",
+        "created_at", "updated_at", "end_user", "errors",
     }
     assert (summary["connection_id"], summary["auth_mode"]) == ("conn-1", "API_KEY")
+    assert summary["errors"] == []
     assert "listed-key" not in str(body)
 
 
