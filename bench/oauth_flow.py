@@ -119,7 +119,9 @@ async def run(stack: Stack, provider: TimedProvider, *, flows: int, warmup: int,
               settle: float) -> tuple[Timings, str]:
     timings = Timings()
     connector = aiohttp.TCPConnector(limit_per_host=1)  # one keep-alive connection per host
-    async with aiohttp.ClientSession(connector=connector) as http:
+    # A browser keeps the flow cookie /oauth/connect sets; the callback must bring it back.
+    jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies of 127.0.0.1
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http:
         client = provider.add_client()
         integration_id = await create_oauth_integration(http, stack, PROVIDER, client)
         connection_id = ""

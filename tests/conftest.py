@@ -71,6 +71,9 @@ def fresh_vhost(prefix: str = "terapi-test") -> Iterator[str]:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False, timeout=60)
 
 
+# Redelivery delays for tests: the production ones (seconds to minutes) with the same shape.
+FAST_RETRIES = (0.02, 0.05, 0.1)
+
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
     """This run's own RabbitMQ vhost, so no queue outlives the tests."""
@@ -100,7 +103,7 @@ async def bus():
     """An in-process bus with RabbitMQ's semantics, closed after the test."""
     from terapi_common.memory_bus import MemoryBus
 
-    instance = MemoryBus()
+    instance = MemoryBus(retry_delays=FAST_RETRIES)
     await instance.connect()
     yield instance
     await instance.close()

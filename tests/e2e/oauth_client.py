@@ -13,6 +13,11 @@ import aiohttp
 from tests.e2e.stack import Stack
 
 
+def browser() -> aiohttp.ClientSession:
+    """A client that keeps cookies like a browser, 127.0.0.1 included (the flow cookie)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
 def bearer(stack: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.keys['secret_key']}"}
 

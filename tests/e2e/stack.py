@@ -139,7 +139,9 @@ def start_single_process(tmp: Path, extra_env: dict[str, str] | None = None) -> 
     env = base_env(tmp / "home")
     env.update(extra_env or {})
     env["TERAPI_WEBHOOK_FIRST_RETRY_SECONDS"] = "0.2"
-    url = f"http://127.0.0.1:{port}"
+    # The public URL `terapi up` gives itself: OAuth callbacks come back to that host, so a
+    # browser must start its flows there for the flow cookie to follow.
+    url = f"http://localhost:{port}"
     stack = Stack(env=env, log_dir=tmp, urls={n: url for n in SERVICES})
     stack.start("up", ["up", "--port", str(port)], port)
     stack.keys = json.loads(stack.terapi("keys", "show", "--env", "dev", "--json"))

@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.e2e.conftest import Receiver
 from tests.e2e.oauth_client import (
     bearer,
+    browser,
     connect_query,
     create_oauth_integration,
     query_of,
@@ -84,7 +85,7 @@ async def test_oauth2_flow_with_pkce_stores_working_tokens(stack: Stack, provide
                                                            receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"oauth-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client,
                                                         scopes=["read", "write"])
@@ -125,7 +126,7 @@ async def test_oauth2_flow_without_pkce_uses_basic_client_auth(
         stack: Stack, provider, receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"nopkce-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2-basic-auth",
                                                         client)
@@ -140,7 +141,7 @@ async def test_connection_config_is_interpolated_into_provider_urls(
         stack: Stack, provider, receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"tenant-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-tenant", client)
         flow = await run_flow(http, stack, integration_id, connection_id,
@@ -155,7 +156,7 @@ async def test_connection_config_is_interpolated_into_provider_urls(
 async def test_hostile_connection_config_is_refused_before_any_redirect(stack: Stack,
                                                                         provider) -> None:
     client = provider.add_client()
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         integration_id = await create_oauth_integration(http, stack, "mock-tenant", client)
         flow_id = str(uuid.uuid4())
         before = len(provider.authorize_requests)
@@ -172,7 +173,7 @@ async def test_scope_override_reaches_the_provider(stack: Stack, provider,
                                                    receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"scoped-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client,
                                                         scopes=["read"])
@@ -189,7 +190,7 @@ async def test_denied_consent_fails_with_access_denied_and_a_failure_webhook(
     provider.behaviour.auto_approve = False
     client = provider.add_client()
     connection_id = f"denied-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver, failures=True)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
         flow_id = str(uuid.uuid4())
@@ -206,7 +207,7 @@ async def test_denied_consent_fails_with_access_denied_and_a_failure_webhook(
         headers, body = await receiver.wait_for(_webhook(connection_id, success=False))
     assert outcome["status"] == "failed" and outcome["error"]["code"] == "access_denied"
     Webhook(stack.keys["webhook_secret"]).verify(body, headers)
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         operation = await _operation(http, stack, connection_id)
     assert operation["status"] == "failed" and operation["error"]["code"] == "access_denied"
     assert json.loads(body)["error"]["code"] == "access_denied"
@@ -219,7 +220,7 @@ async def test_refresh_the_provider_refuses_reaches_the_app_as_a_failed_refresh(
     provider.behaviour.access_token_lifetime = 60  # inside the refresh lead: due at once
     client = provider.add_client()
     connection_id = f"revoked-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver, failures=True)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
         flow = await run_flow(http, stack, integration_id, connection_id)
@@ -243,7 +244,7 @@ async def test_refresh_the_provider_refuses_reaches_the_app_as_a_failed_refresh(
 async def test_replayed_state_is_refused(stack: Stack, provider) -> None:
     client = provider.add_client()
     connection_id = f"replay-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
         flow = await run_flow(http, stack, integration_id, connection_id)
         assert flow.result["status"] == "success" and flow.callback_url
@@ -258,7 +259,7 @@ async def test_oauth1_flow_stores_token_and_secret(stack: Stack, provider,
                                                    receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"oauth1-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-oauth1", client,
                                                         kind="OAUTH1")
@@ -275,7 +276,7 @@ async def test_client_credentials_connection_fetches_a_token(stack: Stack, provi
                                                              receiver: Receiver) -> None:
     client = provider.add_client()
     connection_id = f"cc-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         await _webhooks_to(http, stack, receiver)
         integration_id = await create_oauth_integration(http, stack, "mock-cc", client,
                                                         kind="OAUTH2_CC")
@@ -294,7 +295,7 @@ async def test_deleting_a_connection_revokes_its_tokens_at_the_provider(stack: S
                                                                         provider) -> None:
     client = provider.add_client()
     connection_id = f"revoke-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         integration_id = await create_oauth_integration(http, stack, "mock-oauth2", client)
         flow = await run_flow(http, stack, integration_id, connection_id)
         assert flow.result["status"] == "success"
@@ -318,7 +319,7 @@ async def test_deleting_a_connection_revokes_its_tokens_at_the_provider(stack: S
 async def test_rejected_api_key_fails_the_connection_test_and_stores_nothing(
         stack: Stack, provider) -> None:
     connection_id = f"verified-{uuid.uuid4().hex[:6]}"
-    async with aiohttp.ClientSession() as http:
+    async with browser() as http:
         async with http.post(f"{stack.vault}/integrations", headers=bearer(stack), json={
                 "integration_id": connection_id, "provider": "mock-verified-key"}) as response:
             assert response.status == 201, await response.text()

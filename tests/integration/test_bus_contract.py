@@ -18,15 +18,15 @@ from terapi_common.events import (
     EnvironmentIdentity,
 )
 from terapi_common.memory_bus import MemoryBus
-from tests.conftest import unique
+from tests.conftest import FAST_RETRIES, unique
 
 
 @pytest.fixture(params=["memory", pytest.param("amqp", marks=pytest.mark.integration)])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[MemoryBus | AmqpBus]:
     if request.param == "memory":
-        instance: MemoryBus | AmqpBus = MemoryBus()
+        instance: MemoryBus | AmqpBus = MemoryBus(retry_delays=FAST_RETRIES)
     else:
-        instance = AmqpBus(request.getfixturevalue("amqp_url"))
+        instance = AmqpBus(request.getfixturevalue("amqp_url"), retry_delays=FAST_RETRIES)
     await instance.connect()
     yield instance
     await instance.close()
@@ -78,17 +78,21 @@ async def test_event_skips_handlers_of_other_types(bus) -> None:
     assert got == []
 
 
-async def test_retryable_failure_is_redelivered_until_it_succeeds(bus) -> None:
-    attempts: list[int] = []
+async def test_retryable_failure_is_redelivered_later_until_it_succeeds(bus) -> None:
+    """Each redelivery waits its delay (longer each time), so a database failover or a
+    restarting service has time to come back before the event is given up on."""
+    attempts: list[float] = []
 
     async def flaky(event: ConnectionCreated) -> None:
-        attempts.append(1)
+        attempts.append(time.monotonic())
         if len(attempts) < 3:
             raise RetryableError("database busy")
 
     await bus.subscribe(unique("terapi.test.flaky"), [ConnectionCreated], flaky)
     await bus.publish(created())
     await wait_for(lambda: len(attempts) == 3)
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    assert gaps[0] >= FAST_RETRIES[0] * 0.9 and gaps[1] >= FAST_RETRIES[1] * 0.9, gaps
 
 
 async def test_invalid_message_is_not_redelivered(bus) -> None:
@@ -168,3 +172,21 @@ async def test_broadcast_reaches_every_subscriber(bus) -> None:
     await bus.subscribe_broadcast(name, [ConnectionCreated], two)
     await bus.publish(created(unique("conn")))
     await wait_for(lambda: len(first) == 1 and len(second) == 1)
+
+
+@pytest.mark.integration
+async def test_a_lost_broker_is_unavailable_rather_than_an_internal_error(amqp_url) -> None:
+    """Callers (HTTP handlers) turn ServiceUnavailableError into a 503 they can retry."""
+    from terapi_common.events import GetWebhookTargets
+
+    bus = AmqpBus(amqp_url)
+    await bus.connect()
+    assert bus._connection is not None
+    await bus._connection.close()  # the broker went away under a running service
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            await bus.request(GetWebhookTargets(environment_id=1), timeout=1)
+        with pytest.raises(ServiceUnavailableError):
+            await bus.publish(created())
+    finally:
+        await bus.close()

@@ -8,6 +8,7 @@ the browser tests) unless `auto_approve` is set (for HTTP-level tests).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
@@ -57,6 +58,7 @@ class Behaviour:
     token_error: str | None = None  # e.g. "invalid_grant": the next exchanges fail
     malformed_token_response: bool = False
     token_status: int = 200
+    token_in_pieces: bool = False  # the token answer flushed in small pieces, like slow ones
     access_token_lifetime: int = 3600
     issue_refresh_tokens: bool = True
     sever_opener: bool = False  # consent page sets window.opener = null, like some providers
@@ -178,6 +180,12 @@ class MockProvider:
             return web.Response(text="<html>not json", content_type="text/html")
         if self.behaviour.token_error:
             return _oauth_error(self.behaviour.token_error, "the provider refused", 400)
+        answer = self._grant(client, form)
+        if self.behaviour.token_in_pieces:
+            return await _in_pieces(request, answer)
+        return answer
+
+    def _grant(self, client: Client, form: dict[str, str]) -> web.Response:
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             return self._exchange_code(client, form)
@@ -363,6 +371,19 @@ def _redirect(uri: str, **params: str | None) -> web.StreamResponse:
     parts = urlsplit(uri)
     query = parse_qsl(parts.query) + [(k, v) for k, v in params.items() if v is not None]
     raise web.HTTPFound(urlunsplit(parts._replace(query=urlencode(query))))
+
+
+async def _in_pieces(request: web.Request, answer: web.Response) -> web.StreamResponse:
+    """`answer` written as separate flushed pieces with pauses between them."""
+    response = web.StreamResponse(status=answer.status,
+                                  headers={"Content-Type": answer.content_type})
+    await response.prepare(request)
+    body = answer.body if isinstance(answer.body, bytes) else b""
+    for start in range(0, len(body), 16):
+        await response.write(body[start:start + 16])
+        await asyncio.sleep(0.002)
+    await response.write_eof()
+    return response
 
 
 def _oauth_error(code: str, description: str, status: int) -> web.Response:

@@ -10,11 +10,13 @@ type, replies to a per-process exclusive queue matched by correlation id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
@@ -37,13 +39,17 @@ from terapi_common.bus import (
     run_command_handler,
     run_event_handler,
 )
+from terapi_common.errors import ServiceUnavailableError
 from terapi_common.events import Command, Event, Reply
 from terapi_common.topology import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     MAX_DELIVERIES,
+    RETRY_DELAYS,
     command_queue,
     dead_letter_queue,
+    retry_delay,
+    retry_queue,
 )
 
 log = structlog.get_logger("terapi.bus")
@@ -87,11 +93,12 @@ class AmqpBus:
 
     def __init__(
         self, url: str, *, prefetch: int = 32, max_deliveries: int = MAX_DELIVERIES,
-        rpc_timeout: float = 5.0,
+        rpc_timeout: float = 5.0, retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         self._url = url
         self._prefetch = prefetch
         self._max_deliveries = max_deliveries
+        self._retry_delays = retry_delays
         self.rpc_timeout = rpc_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
@@ -132,7 +139,8 @@ class AmqpBus:
             type=event.type,
             headers=tracing.inject_headers(),
         )
-        await self._exchange.publish(message, routing_key=event.type)
+        with _broker_unavailable(f"publishing {event.type}"):
+            await self._exchange.publish(message, routing_key=event.type)
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         await asyncio.gather(*(self.publish(e) for e in events))
@@ -192,6 +200,14 @@ class AmqpBus:
         exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
         for key in routing_keys:
             await declared.bind(exchange, routing_key=key)
+        # One waiting queue per delay (a per-queue TTL, so no message waits behind a longer
+        # one); expired messages dead-letter back to the queue through the default exchange.
+        for delay in set(self._retry_delays):
+            await channel.declare_queue(retry_queue(queue, delay), durable=True, arguments={
+                "x-message-ttl": round(delay * 1000),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue,
+            })
         return channel, declared
 
     async def _settle(
@@ -211,7 +227,8 @@ class AmqpBus:
                 message_id=message.message_id, type=message.type,
                 headers={**(message.headers or {}), DELIVERY_HEADER: count + 1},
             )
-            await channel.default_exchange.publish(retry, routing_key=queue)
+            delay = retry_delay(count, self._retry_delays)
+            await channel.default_exchange.publish(retry, routing_key=retry_queue(queue, delay))
             await message.ack()
 
     # -- request/reply
@@ -247,14 +264,15 @@ class AmqpBus:
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = answer
         try:
-            await self._rpc_channel.default_exchange.publish(
-                aio_pika.Message(
-                    encode_command(command), content_type="application/json",
-                    correlation_id=correlation_id, reply_to=self._reply_queue_name,
-                    expiration=limit, headers=tracing.inject_headers(),
-                ),
-                routing_key=command_queue(command.type),
-            )
+            with _broker_unavailable(f"sending {command.type}"):
+                await self._rpc_channel.default_exchange.publish(
+                    aio_pika.Message(
+                        encode_command(command), content_type="application/json",
+                        correlation_id=correlation_id, reply_to=self._reply_queue_name,
+                        expiration=limit, headers=tracing.inject_headers(),
+                    ),
+                    routing_key=command_queue(command.type),
+                )
             body = await asyncio.wait_for(answer, limit)
         except TimeoutError:
             raise no_answer(command, limit) from None
@@ -282,3 +300,16 @@ class AmqpBus:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+@contextlib.contextmanager
+def _broker_unavailable(doing: str) -> Iterator[None]:
+    """A broker that is down or reconnecting is a 503 for callers, not an internal error."""
+    try:
+        yield
+    except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError,
+            ConnectionError) as exc:
+        raise ServiceUnavailableError(
+            f"the message broker is unavailable ({doing}): {type(exc).__name__}",
+            code="service_unavailable",
+        ) from None

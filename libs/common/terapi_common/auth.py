@@ -20,7 +20,9 @@ from terapi_common.events import (
 )
 from terapi_common.http import bearer_token
 
-CACHE_SECONDS = 30.0
+# Short: the identity carries settings (require_connect_sessions) that must take effect
+# soon after a PATCH /environment, and a miss costs only one request to the vault.
+CACHE_SECONDS = 5.0
 _MAX_ENTRIES = 10_000
 
 

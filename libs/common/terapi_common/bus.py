@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Protocol
 
+import asyncpg
 import orjson
 import structlog
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from terapi_common import tracing
 from terapi_common.background import Background
 from terapi_common.errors import (
+    UNSTORABLE_VALUE,
     InvalidInputError,
     ServiceUnavailableError,
     TerapiError,
@@ -202,6 +204,8 @@ async def _call_command_handler(handler: CommandHandler, command: Command) -> Re
         return _error_envelope(exc)
     except ValidationError as exc:
         return _error_envelope(InvalidInputError(_first_validation_error(exc)))
+    except asyncpg.DataError:
+        return _error_envelope(InvalidInputError(UNSTORABLE_VALUE))
     except Exception:  # noqa: BLE001  # the caller gets a bare 500; details stay in our log
         log.exception("command.failed")
         return _error_envelope(TerapiError("internal error"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# What PostgreSQL refuses to hold whatever the column: a NUL character, a date out of range.
+UNSTORABLE_VALUE = "a value cannot be stored (a NUL character, or a date out of range)"
 
 class TerapiError(Exception):
     """An expected failure with a stable snake_case code and the HTTP status it maps to."""

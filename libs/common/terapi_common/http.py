@@ -8,12 +8,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from terapi_common import tracing
 from terapi_common.errors import (
+    UNSTORABLE_VALUE,
     InvalidInputError,
     PayloadTooLargeError,
     TerapiError,
@@ -43,11 +46,14 @@ async def read_json(request: web.Request, model: type[Model]) -> Model:
     """Parse the body into `model`; a bad body is a 400 naming the field."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"request body is over {MAX_BODY_BYTES} bytes")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body is over {MAX_BODY_BYTES} bytes")
+    raw = bytearray()
+    # read(n) returns what has arrived so far, not n bytes: a body sent in pieces needs more.
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"request body is over {MAX_BODY_BYTES} bytes")
     try:
-        data = orjson.loads(raw) if raw else {}
+        data = orjson.loads(bytes(raw)) if raw else {}
     except orjson.JSONDecodeError:
         raise InvalidInputError("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(data, dict):
@@ -96,8 +102,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return _http_exception_response(exc)
+    except asyncpg.DataError:
+        # A value PostgreSQL cannot hold (a NUL character, a date out of its range).
+        return json_response(error_body("invalid_request", UNSTORABLE_VALUE), status=400)
     except Exception:  # noqa: BLE001  # a bug: log it, tell the client nothing internal
-        log.exception("http.unhandled", path=request.path)
+        log.exception("http.unhandled", path=loggable_path(request))
         return json_response(error_body("internal_error", "internal error"), status=500)
 
 
@@ -124,6 +133,7 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
     structlog.contextvars.clear_contextvars()
     request_id = request.headers.get("X-Request-Id") or _next_request_id()
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    tracing.scrub_request_span(loggable_path(request))
     status = 500
     try:
         response = await handler(request)

@@ -28,7 +28,13 @@ from terapi_common.bus import (
     run_event_handler,
 )
 from terapi_common.events import Command, Event, Reply
-from terapi_common.topology import MAX_DELIVERIES, command_queue, topic_matches
+from terapi_common.topology import (
+    MAX_DELIVERIES,
+    RETRY_DELAYS,
+    command_queue,
+    retry_delay,
+    topic_matches,
+)
 
 
 @dataclass
@@ -81,11 +87,13 @@ class _Consumer:
 class MemoryBus:
     """The `Bus` port inside one process."""
 
-    def __init__(self, *, prefetch: int = 32, max_deliveries: int = MAX_DELIVERIES) -> None:
+    def __init__(self, *, prefetch: int = 32, max_deliveries: int = MAX_DELIVERIES,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
         self._queues: dict[str, _Queue] = {}
         self._consumers: list[_Consumer] = []
         self._prefetch = prefetch
         self._max_deliveries = max_deliveries
+        self._retry_delays = retry_delays
         self._command_handlers: dict[str, CommandHandler] = {}
         self.rpc_timeout = 5.0
         self.published: defaultdict[str, int] = defaultdict(int)
@@ -119,8 +127,9 @@ class MemoryBus:
                 max_deliveries=self._max_deliveries,
             )
             if outcome is Outcome.REQUEUE:
+                delay = retry_delay(delivery.count, self._retry_delays)
                 delivery.count += 1
-                target.items.put_nowait(delivery)
+                asyncio.get_running_loop().call_later(delay, target.items.put_nowait, delivery)
             elif outcome is Outcome.REJECT:
                 target.dead.append(delivery)
 

@@ -7,6 +7,19 @@ from functools import lru_cache
 EVENTS_EXCHANGE = "terapi.events"
 DEAD_LETTER_EXCHANGE = "terapi.dlx"
 MAX_DELIVERIES = 5
+# Seconds before a failed event is delivered again, by failure (the last repeats): a
+# database failover or a restarting service gets minutes, not milliseconds, to come back.
+RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+
+
+def retry_delay(failures: int, delays: tuple[float, ...] = RETRY_DELAYS) -> float:
+    """The wait after the `failures`-th failed delivery (1-based)."""
+    return delays[min(max(failures, 1), len(delays)) - 1]
+
+
+def retry_queue(queue: str, delay: float) -> str:
+    """Where a failed event of `queue` waits `delay` seconds before going back to it."""
+    return f"{queue}.retry.{round(delay * 1000)}ms"
 
 
 def queue_name(service: str, handler: str) -> str:

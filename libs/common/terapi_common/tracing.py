@@ -49,7 +49,8 @@ def _instrument_libraries() -> None:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
     AioHttpServerInstrumentor().instrument()
-    AioHttpClientInstrumentor().instrument()
+    # Outgoing calls to providers: the host and path only (a query may carry a key).
+    AioHttpClientInstrumentor().instrument(url_filter=lambda url: str(url.with_query(None)))
     AsyncPGInstrumentor().instrument()
 
 
@@ -101,3 +102,22 @@ def attached(headers: Mapping[str, Any] | None) -> Iterator[None]:
         yield
     finally:
         context.detach(token)
+
+
+# Request attributes the server instrumentation records with the raw path and query, where
+# connect session tokens, OAuth codes and states travel.
+_RAW_TARGETS = ("http.target", "url.path")
+_RAW_URLS = ("http.url", "url.full")
+
+
+def scrub_request_span(route: str) -> None:
+    """Replace the current server span's path and query by the route template
+    (`/connect/{token}`), as the request log does, before the span is exported."""
+    current = trace.get_current_span()
+    if not current.is_recording():
+        return
+    for key in _RAW_TARGETS:
+        current.set_attribute(key, route)
+    for key in _RAW_URLS:
+        current.set_attribute(key, route)
+    current.set_attribute("url.query", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -16,11 +17,28 @@ from terapi_gateway.handlers import authorize_caller
 from terapi_gateway.keys import GATEWAY
 
 CONNECT_PAGE = Path(__file__).parent / "static" / "connect.html"
-SDK_FOLDER = Path(__file__).resolve().parents[3] / "sdks" / "frontend"
-SDK_FILES = {
-    "terapi.js": SDK_FOLDER / "src" / "terapi.js",
-    "terapi.global.js": SDK_FOLDER / "dist" / "terapi.global.js",
+REPOSITORY_SDK_FOLDER = Path(__file__).resolve().parents[3] / "sdks" / "frontend"
+# Where deploy/Dockerfile copies the two files: pip installs the gateway into
+# site-packages, away from the repository.
+INSTALLED_SDK_FOLDER = Path(sys.prefix) / "share" / "terapi" / "sdk"
+SDK_SOURCES = {
+    "terapi.js": Path("src/terapi.js"),
+    "terapi.global.js": Path("dist/terapi.global.js"),
 }
+
+
+def sdk_files(
+    *, repository: Path = REPOSITORY_SDK_FOLDER, installed: Path = INSTALLED_SDK_FOLDER
+) -> dict[str, Path]:
+    """Each SDK file's path: the source checkout's when it has it, else the installed copy."""
+    found = {}
+    for name, source in SDK_SOURCES.items():
+        in_repository = repository / source
+        found[name] = in_repository if in_repository.is_file() else installed / name
+    return found
+
+
+SDK_FILES = sdk_files()
 
 
 def routes() -> list[web.AbstractRouteDef]:

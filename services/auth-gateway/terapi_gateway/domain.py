@@ -30,6 +30,7 @@ from terapi_gateway.errors import (
     ConnectSessionRequiredError,
     IntegrationNotAllowedError,
     InvalidConnectionIdError,
+    InvalidCredentialsError,
     MissingCredentialsError,
 )
 
@@ -147,7 +148,7 @@ def required_text(fields: Mapping[str, Any], name: str) -> str:
     value = fields.get(name)
     if not isinstance(value, str) or not value.strip():
         raise MissingCredentialsError(f"{name} is required and must be a non-empty string")
-    return value
+    return _without_control_characters(value, name)
 
 
 def optional_text(fields: Mapping[str, Any], name: str) -> str:
@@ -157,6 +158,14 @@ def optional_text(fields: Mapping[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise MissingCredentialsError(f"{name} must be a string")
+    return _without_control_characters(value, name)
+
+
+def _without_control_characters(value: str, name: str) -> str:
+    # Credentials end up in HTTP headers, where CR/LF would split the header (and aiohttp
+    # refuses them); no provider issues a key with a control character in it.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidCredentialsError(f"{name} must not contain control characters or line breaks")
     return value
 
 

@@ -78,6 +78,18 @@ class StateExpiredError(InvalidInputError):
     code = "state_expired"
 
 
+class FlowNotStartedHereError(ForbiddenError):
+    """The callback reached a browser without the cookie of the one that started the flow."""
+
+    code = "flow_not_started_here"
+
+
+class InvalidCredentialsError(InvalidInputError):
+    """A credential value has a shape no provider accepts; the message names the field."""
+
+    code = "invalid_credentials"
+
+
 class AccessDeniedError(ForbiddenError):
     """The end user refused consent at the provider."""
 

@@ -5,8 +5,9 @@ Pure: the standard library, pydantic and the shared events and errors only.
 
 from __future__ import annotations
 
+import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,12 +19,13 @@ from pydantic import BaseModel, ConfigDict
 from terapi_common.errors import InvalidInputError, TerapiError
 from terapi_common.events import EndUser, ErrorInfo
 from terapi_gateway.domain import Attempt
-from terapi_gateway.errors import StateExpiredError
+from terapi_gateway.errors import FlowNotStartedHereError, StateExpiredError
 
 STATE_LIFETIME = timedelta(minutes=10)
 RESULT_LIFETIME = timedelta(hours=1)
 STATE_DIGEST_PURPOSE = "oauth_state"
 OAUTH1_TOKEN_DIGEST_PURPOSE = "oauth1_request_token"
+BROWSER_DIGEST_PURPOSE = "oauth_browser"
 # Parameters Terapi sets itself; a caller overriding them would break or hijack the flow.
 RESERVED_AUTHORIZATION_PARAMS = frozenset({
     "client_id", "redirect_uri", "state", "response_type", "code_challenge",
@@ -112,6 +114,13 @@ def _check_return_url(url: str, origin: str, problems: list[TerapiError]) -> str
         problems.append(
             InvalidInputError("return_url must be an http(s) URL on the same origin as origin")
         )
+        return None
+    # Browsers read a backslash as `/` and ignore control characters, urlsplit does
+    # neither: with them (or user info) the host checked may not be the one visited.
+    if "\\" in url or "@" in urlsplit(url).netloc or any(c < " " or c == "\x7f" for c in url):
+        problems.append(InvalidInputError(
+            "return_url must not contain backslashes, control characters or user info"
+        ))
         return None
     return url
 
@@ -207,6 +216,7 @@ class OAuthFlow(BaseModel):
     operation_id: str
     started_at: datetime
     expires_at: datetime
+    browser_digest: str | None = None  # keyed digest of the starting browser's cookie
 
     @property
     def target(self) -> ResultTarget:
@@ -221,6 +231,7 @@ class OAuthFlow(BaseModel):
 def record_flow(
     attempt: Attempt, *, target: ResultTarget, connection_config: Mapping[str, str],
     requested_scopes: tuple[str, ...], redirect_uri: str, auth_mode: OAuthModeName,
+    browser_digest: str,
 ) -> OAuthFlow:
     """The flow row for an attempt about to leave for the provider."""
     return OAuthFlow(
@@ -241,6 +252,7 @@ def record_flow(
         operation_id=attempt.operation_id,
         started_at=attempt.started_at,
         expires_at=attempt.started_at + STATE_LIFETIME,
+        browser_digest=browser_digest,
     )
 
 
@@ -263,6 +275,21 @@ def check_unexpired(flow: OAuthFlow, *, now: datetime) -> None:
     """A consumed flow still has to be in time."""
     if now >= flow.expires_at:
         raise StateExpiredError("the authorization took longer than 10 minutes; start again")
+
+
+def check_started_here(flow: OAuthFlow, browser_digests: Sequence[str]) -> None:
+    """The callback must come to the browser that started the flow.
+
+    Otherwise an attacker could start a flow for their own connection and send the
+    provider's link to a victim, whose tokens would then land in that connection.
+    """
+    expected = flow.browser_digest
+    if expected is None or not any(
+        hmac.compare_digest(expected, digest) for digest in browser_digests
+    ):
+        raise FlowNotStartedHereError(
+            "this authorization was not started in this browser; start it again from the app"
+        )
 
 
 # ---------------------------------------------------------------- results

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from terapi_common.errors import ProviderError, TerapiError
-from terapi_gateway import domain, exchange
+from terapi_gateway import browser_binding, domain, exchange
 from terapi_gateway import flow as flows
 from terapi_gateway.domain import Attempt, Caller
 from terapi_gateway.errors import FlowNotFoundError
@@ -58,6 +58,7 @@ class Outcome:
     """How an OAuth request ends for the browser: go to the provider, or see a result."""
 
     redirect_to: str | None = None
+    browser_cookie: str | None = None  # the binding value to set beside the redirect
     result: FlowResult | None = None
     target: ResultTarget = field(default_factory=ResultTarget)
     http_status: int = 200
@@ -66,21 +67,23 @@ class Outcome:
 # ---------------------------------------------------------------- start
 
 
-async def start_flow(gateway: Gateway, query: ConnectQuery) -> Outcome:
+async def start_flow(
+    gateway: Gateway, query: ConnectQuery, *, browser_cookie: str | None = None
+) -> Outcome:
     """Check everything, record the flow and send the end user to the provider."""
     target, problem = flows.read_target(
         flow_id=query.flow_id, origin=query.origin, return_url=query.return_url
     )
     try:
-        if problem is not None:
-            raise problem
         caller = await authorize_caller(
             gateway, connect_session_token=query.connect_session_token,
             public_key=query.public_key,
         )
     except TerapiError as exc:
-        return await _refused(gateway, target, exc, environment_id=0)
+        return _refused_unknown_caller(target, exc)
     try:
+        if problem is not None:
+            raise problem
         attempt = domain.begin_attempt(
             caller, integration_id=query.integration_id,
             connection_id=domain.resolve_connection_id(query.connection_id),
@@ -88,11 +91,13 @@ async def start_flow(gateway: Gateway, query: ConnectQuery) -> Outcome:
         )
     except TerapiError as exc:
         return await _refused(gateway, target, exc, environment_id=caller.environment_id)
-    return await _start_attempt(gateway, caller, attempt, query, target)
+    browser = browser_binding.browser_value(browser_cookie)
+    return await _start_attempt(gateway, caller, attempt, query, target, browser=browser)
 
 
 async def _start_attempt(
-    gateway: Gateway, caller: Caller, attempt: Attempt, query: ConnectQuery, target: ResultTarget
+    gateway: Gateway, caller: Caller, attempt: Attempt, query: ConnectQuery, target: ResultTarget,
+    *, browser: str,
 ) -> Outcome:
     bind_attempt(attempt)
     attempt = attempt.log("OAuth connection requested", at=attempt.started_at)
@@ -106,18 +111,21 @@ async def _start_attempt(
         )
         attempt = replace(attempt, provider=integration.info.provider,
                           auth_mode=integration.info.auth_mode)
-        url, attempt = await _leave_for_provider(gateway, attempt, integration, request, target)
+        url, attempt = await _leave_for_provider(
+            gateway, attempt, integration, request, target,
+            browser_digest=gateway.key_ring.digest(browser, purpose=flows.BROWSER_DIGEST_PURPOSE),
+        )
     except Exception as exc:
         await report_failure(gateway, attempt, exc)
         return await _refused(gateway, target, exc, environment_id=caller.environment_id)
     await report(gateway, [attempt.started()])
     log.info("gateway.oauth_redirect", auth_mode=attempt.auth_mode)
-    return Outcome(redirect_to=url, target=target, http_status=302)
+    return Outcome(redirect_to=url, browser_cookie=browser, target=target, http_status=302)
 
 
 async def _leave_for_provider(
     gateway: Gateway, attempt: Attempt, integration: Integration,
-    request: flows.ConnectRequest, target: ResultTarget,
+    request: flows.ConnectRequest, target: ResultTarget, *, browser_digest: str,
 ) -> tuple[str, Attempt]:
     """Record the flow; the provider's authorization URL to send the end user to."""
     provider = integration.provider
@@ -128,6 +136,7 @@ async def _leave_for_provider(
         attempt, target=target, connection_config=config, requested_scopes=scopes,
         redirect_uri=integration.info.callback_url or gateway.default_callback_url,
         auth_mode=integration.info.auth_mode,  # type: ignore[arg-type]  # checked by load
+        browser_digest=browser_digest,
     )
     leave = _oauth1_redirect if flow.auth_mode == "OAUTH1" else _oauth2_redirect
     url, lookup, purpose, secret = await leave(gateway, integration, client, flow, request)
@@ -175,6 +184,19 @@ async def _oauth1_redirect(
     )
     secret = {"oauth_token_secret": answer["oauth_token_secret"]}
     return url, token, flows.OAUTH1_TOKEN_DIGEST_PURPOSE, secret
+
+
+def _refused_unknown_caller(target: ResultTarget, exc: TerapiError) -> Outcome:
+    """A request whose caller is unknown: its failure on the page, nowhere else.
+
+    Neither the caller's return URL (an open redirect for anyone) nor a stored result
+    (a row for every unauthenticated request) is trusted before the caller is.
+    """
+    log.info("gateway.oauth_refused", error=exc.code)
+    return Outcome(
+        result=flows.failed(domain.error_info(exc)),
+        target=replace(target, return_url=None), http_status=exc.http_status,
+    )
 
 
 async def _refused(

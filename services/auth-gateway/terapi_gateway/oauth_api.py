@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from terapi_common.http import json_response
-from terapi_gateway import oauth, oauth_callback
+from terapi_gateway import browser_binding, oauth, oauth_callback
 from terapi_gateway.api import preflight
 from terapi_gateway.callback import NO_STORE_HEADERS, result_response
 from terapi_gateway.flow import parse_flow_id, parse_wait
@@ -26,15 +26,20 @@ def routes() -> list[web.AbstractRouteDef]:
 
 async def connect(request: web.Request) -> web.Response:
     """Send the end user to the provider, or show why the flow cannot start."""
-    query = request.query
+    query, gateway = request.query, request.app[GATEWAY]
+    cookie = browser_binding.cookie_name(gateway.public_base)
     outcome = await oauth.start_flow(
-        request.app[GATEWAY],
+        gateway,
         ConnectQuery(
             integration_id=request.match_info["integration_id"],
             **{name: query.get(name) for name in CONNECT_PARAMETERS},
         ),
+        browser_cookie=request.cookies.get(cookie),
     )
-    return _answer(outcome)
+    response = _answer(outcome)
+    if outcome.browser_cookie is not None:
+        _set_browser_cookie(response, outcome.browser_cookie, public_base=gateway.public_base)
+    return response
 
 
 CONNECT_PARAMETERS = (
@@ -45,7 +50,11 @@ CONNECT_PARAMETERS = (
 
 async def callback(request: web.Request) -> web.Response:
     """Where the provider sends the end user back."""
-    outcome = await oauth_callback.finish_flow(request.app[GATEWAY], dict(request.query))
+    gateway = request.app[GATEWAY]
+    outcome = await oauth_callback.finish_flow(
+        gateway, dict(request.query),
+        browser_cookie=request.cookies.get(browser_binding.cookie_name(gateway.public_base)),
+    )
     return _answer(outcome)
 
 
@@ -55,6 +64,14 @@ async def result(request: web.Request) -> web.Response:
     wait = parse_wait(request.query.get("wait"))
     found = await oauth.await_result(request.app[GATEWAY], flow_id, wait=wait)
     return json_response(found.to_dict(), headers={"Cache-Control": "no-store"})
+
+
+def _set_browser_cookie(response: web.Response, value: str, *, public_base: str) -> None:
+    # Lax still comes back on the callback: a top-level navigation from the provider.
+    response.set_cookie(
+        browser_binding.cookie_name(public_base), value, max_age=browser_binding.COOKIE_MAX_AGE,
+        path="/", httponly=True, samesite="Lax", secure=browser_binding.is_secure(public_base),
+    )
 
 
 def _answer(outcome: Outcome) -> web.Response:

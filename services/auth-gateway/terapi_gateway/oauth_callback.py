@@ -13,7 +13,7 @@ from terapi_gateway import domain, exchange
 from terapi_gateway import flow as flows
 from terapi_gateway.domain import Attempt
 from terapi_gateway.errors import AccessDeniedError, InvalidStateError, ProviderRefusedError
-from terapi_gateway.flow import FlowResult, OAuthFlow
+from terapi_gateway.flow import FlowResult, OAuthFlow, ResultTarget
 from terapi_gateway.handlers import (
     Gateway,
     bind_attempt,
@@ -28,7 +28,9 @@ from terapi_gateway.providers import oauth1, oauth2
 log = structlog.get_logger("terapi.gateway")
 
 
-async def finish_flow(gateway: Gateway, query: Mapping[str, str]) -> Outcome:
+async def finish_flow(
+    gateway: Gateway, query: Mapping[str, str], *, browser_cookie: str | None
+) -> Outcome:
     """Consume the flow the callback names, trade the grant for tokens and store them."""
     consumed = await _consume(gateway, query)
     if consumed is None:
@@ -40,6 +42,11 @@ async def finish_flow(gateway: Gateway, query: Mapping[str, str]) -> Outcome:
     attempt = flows.resume_attempt(flow)
     bind_attempt(attempt)
     attempt = attempt.log("end user came back from the provider", at=gateway.clock.now())
+    try:
+        flows.check_started_here(flow, gateway.key_ring.digests(
+            browser_cookie or "", purpose=flows.BROWSER_DIGEST_PURPOSE))
+    except TerapiError as exc:
+        return await _refuse_other_browser(gateway, attempt, flow, exc)
     try:
         flows.check_unexpired(flow, now=gateway.clock.now())
         _check_callback_errors(query, flow)
@@ -56,6 +63,23 @@ async def finish_flow(gateway: Gateway, query: Mapping[str, str]) -> Outcome:
         ), status=exc.http_status if isinstance(exc, TerapiError) else 500)
     await report_success(gateway, attempt, stored)
     return await _settle(gateway, flow, flows.succeeded(flow.integration_id, flow.connection_id))
+
+
+async def _refuse_other_browser(
+    gateway: Gateway, attempt: Attempt, flow: OAuthFlow, exc: TerapiError
+) -> Outcome:
+    """Fail a flow that came back to a browser that did not start it; nothing is stored.
+
+    The page stays here: this browser may be a victim's, and the flow's return URL is
+    whatever its starter chose.
+    """
+    await report_failure(gateway, attempt, exc)
+    outcome = await _settle(gateway, flow, flows.failed(
+        domain.error_info(exc), integration_id=flow.integration_id,
+        connection_id=flow.connection_id,
+    ), status=exc.http_status)
+    return Outcome(result=outcome.result, target=ResultTarget(flow.flow_id, flow.origin),
+                   http_status=outcome.http_status)
 
 
 async def _consume(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 from dataclasses import dataclass
 
 import aiohttp
@@ -38,13 +39,33 @@ async def send(
                 request.method, request.url, headers=request.headers, data=request.body,
                 allow_redirects=False,
             ) as response:
-                raw = await response.content.read(MAX_ANSWER_BYTES + 1)
-                if len(raw) > MAX_ANSWER_BYTES:
-                    raise ProviderUnreachableError("the provider's answer is too large")
+                raw = await _read_capped(response.content, MAX_ANSWER_BYTES)
                 return ProviderAnswer(
                     status=response.status,
                     content_type=response.headers.get("Content-Type", "").lower(),
-                    text=raw.decode(response.charset or "utf-8", errors="replace"),
+                    text=raw.decode(_known_charset(response.charset), errors="replace"),
                 )
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise ProviderUnreachableError(type(exc).__name__) from None
+
+
+async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, up to `limit` bytes; one `read(n)` returns only what has arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ProviderUnreachableError("the provider's answer is too large")
+    return b"".join(chunks)
+
+
+def _known_charset(charset: str | None) -> str:
+    # A provider may name a charset Python does not know; its JSON is utf-8 in practice.
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"

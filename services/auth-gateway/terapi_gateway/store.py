@@ -16,7 +16,7 @@ from terapi_gateway.flow import RESULT_LIFETIME, FlowResult, OAuthFlow
 FLOW_COLUMNS = (
     "id, environment_id, environment_name, integration_id, connection_id, provider, auth_mode,"
     " end_user, connection_config, requested_scopes, redirect_uri, origin, return_url, flow_id,"
-    " operation_id, started_at, expires_at"
+    " operation_id, started_at, expires_at, browser_digest"
 )
 
 # Single use: the first callback to mark the row wins; a replay finds nothing to update.
@@ -115,7 +115,7 @@ class PgStore:
             await conn.execute(
                 f"INSERT INTO gateway.oauth_flows ({FLOW_COLUMNS}, lookup_digest,"  # noqa: S608  # constant columns
                 " secret_encrypted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-                " $13, $14, $15, $16, $17, $18, $19)",
+                " $13, $14, $15, $16, $17, $18, $19, $20)",
                 *_flow_values(flow), lookup_digest, secret,
             )
 
@@ -196,4 +196,5 @@ def _flow_values(flow: OAuthFlow) -> tuple[Any, ...]:
         flow.end_user.model_dump(mode="json", exclude_none=True) if flow.end_user else None,
         flow.connection_config, flow.requested_scopes, flow.redirect_uri, flow.origin,
         flow.return_url, flow.flow_id, flow.operation_id, flow.started_at, flow.expires_at,
+        flow.browser_digest,
     )

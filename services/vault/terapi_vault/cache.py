@@ -34,6 +34,14 @@ class ConnectionCache:
         self._entries: OrderedDict[Key, tuple[float, Sequence[Any]]] = OrderedDict()
         # (environment, connection) -> its keys, so a write drops them without a scan.
         self._by_connection: dict[tuple[int, str], set[Key]] = {}
+        # Bumped by every invalidation: a read that began before one must not cache what it
+        # fetched (it may be the row the write just replaced or deleted).
+        self._epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        """Note it before reading the database; hand it to `put`."""
+        return self._epoch
 
     def get(self, key: Key) -> Sequence[Any] | None:
         hit = self._entries.get(key)
@@ -45,8 +53,9 @@ class ConnectionCache:
         self._entries.move_to_end(key)
         return hit[1]
 
-    def put(self, key: Key, rows: Sequence[Any]) -> None:
-        if not rows or self._ttl <= 0:
+    def put(self, key: Key, rows: Sequence[Any], *, read_at: int | None = None) -> None:
+        """Cache `rows`, unless a write was announced since `read_at` (an `epoch`)."""
+        if not rows or self._ttl <= 0 or (read_at is not None and read_at != self._epoch):
             return
         # Spread expiries: rows cached together must not all miss together and queue up
         # behind a burst of database reads.
@@ -59,10 +68,12 @@ class ConnectionCache:
 
     def invalidate(self, environment_id: int, connection_id: str) -> None:
         """Drop every entry of a connection (whatever integration the reader named)."""
+        self._epoch += 1
         for key in self._by_connection.pop((environment_id, connection_id), set()):
             self._entries.pop(key, None)
 
     def invalidate_environment(self, environment_id: int) -> None:
+        self._epoch += 1
         for key in [k for k in self._entries if k[0] == environment_id]:
             self._drop(key)
 

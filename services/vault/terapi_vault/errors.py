@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from terapi_common.errors import ConflictError, NotFoundError
+from terapi_common.errors import ConflictError, ForbiddenError, NotFoundError
 
 
 def integration_not_found(integration_id: str) -> NotFoundError:
@@ -20,6 +20,14 @@ def provider_not_found(name: str) -> NotFoundError:
 def integration_exists(integration_id: str) -> ConflictError:
     return ConflictError(
         f"integration {integration_id!r} exists already", code="integration_already_exists"
+    )
+
+
+def connection_of_another_end_user(connection_id: str) -> ForbiddenError:
+    return ForbiddenError(
+        f"connection {connection_id!r} belongs to another end user; a connect session may "
+        "only create or override its own end user's connections",
+        code="connection_of_another_end_user",
     )
 
 

@@ -388,17 +388,21 @@ def _revocation(vault: Vault, env: Environment, row: Row) -> RevokeCredentials |
 
 
 async def _revoke(vault: Vault, revocation: RevokeCredentials) -> None:
-    """Best effort: a provider that cannot be reached must not undo the deletion."""
-    integration = await vault.store.get_integration(revocation.environment_id,
-                                                    revocation.integration_id)
-    if integration is not None:
-        revocation = revocation.model_copy(
-            update={"sealed_config": sealed_client_config(vault, integration)})
+    """Best effort: a provider that cannot be reached must not undo the deletion, and a
+    failure here (it runs in the background) is logged, never left unobserved."""
     try:
+        integration = await vault.store.get_integration(revocation.environment_id,
+                                                        revocation.integration_id)
+        if integration is not None:
+            revocation = revocation.model_copy(
+                update={"sealed_config": sealed_client_config(vault, integration)})
         result = await vault.revoke(revocation)
     except TerapiError as exc:
         log.warning("connection.revocation_failed", code=exc.code,
                     connection_id=revocation.connection_id)
+        return
+    except Exception:  # noqa: BLE001  # a database hiccup: the deletion stands regardless
+        log.exception("connection.revocation_failed", connection_id=revocation.connection_id)
         return
     log.info("connection.revocation", revoked=getattr(result, "revoked", False),
              detail=getattr(result, "detail", None), connection_id=revocation.connection_id)

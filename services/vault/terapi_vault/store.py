@@ -12,7 +12,7 @@ import asyncpg
 from terapi_common import tracing
 from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
-from terapi_vault import domain
+from terapi_vault import domain, errors
 from terapi_vault.cache import ConnectionCache
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.inputs import ConnectionQuery
@@ -68,6 +68,10 @@ WITH stored AS (
         updated_at = EXCLUDED.updated_at,
         version = c.version + 1,
         refresh_error = NULL
+    -- A connect session acts for its end user only: it may not take over a connection
+    -- another end user authorized (a public-key caller names no end user).
+    WHERE c.end_user IS NULL OR EXCLUDED.end_user IS NULL
+        OR c.end_user ->> 'id' = EXCLUDED.end_user ->> 'id'
     RETURNING (xmax = 0) AS inserted, end_user
 ), queued AS (
     INSERT INTO vault.outbox (environment_id, event_id, body, headers)
@@ -330,8 +334,8 @@ class PgStore:
                 "AND integration_id = $2",
                 environment_id, integration_id,
             )
-            if rows:
-                await add_to_outbox(conn, SCHEMA, events(rows))
+            # Always: the integration's own change event goes out even with no connections.
+            await add_to_outbox(conn, SCHEMA, events(rows))
         self._cache.invalidate_environment(environment_id)
         return True
 
@@ -345,13 +349,14 @@ class PgStore:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        read_at = self._cache.epoch
         if integration_id is None:
             rows = await self._reader.fetch(READ_CONNECTION, environment_id, connection_id)
         else:
             rows = await self._reader.fetch(
                 READ_CONNECTION_OF_INTEGRATION, environment_id, connection_id, integration_id
             )
-        self._cache.put(key, rows)
+        self._cache.put(key, rows, read_at=read_at)
         return rows
 
     def forget_connection(self, environment_id: int, connection_id: str) -> None:
@@ -429,16 +434,19 @@ class PgStore:
         self, connection: NewConnection, *, events: StoredEvents
     ) -> bool | None:
         """Create or override, queueing `events.created` or `events.updated` with it; True
-        when created, None when the integration does not exist."""
+        when created, None when the integration does not exist. Overriding a connection of
+        another end user is a 403 and changes nothing."""
         try:
-            inserted = await self._pool.fetchval(
+            row = await self._pool.fetchrow(
                 _UPSERT_CONNECTION, *astuple(connection), events.created.event_id,
                 events.created.to_wire(), events.updated.to_wire(), tracing.inject_headers(),
             )
         except asyncpg.ForeignKeyViolationError:
             return None
+        if row is None:  # the override's condition refused: no write, no event
+            raise errors.connection_of_another_end_user(connection.connection_id)
         self._cache.invalidate(connection.environment_id, connection.connection_id)
-        return inserted
+        return row["inserted"]
 
     async def delete_connection(
         self, environment_id: int, connection_id: str, integration_id: str | None,

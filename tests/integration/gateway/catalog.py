@@ -85,6 +85,14 @@ mock-key:
     headers:
       Authorization: Bearer ${{credentials.api_key}}
 
+mock-key-any:
+  display_name: Mock API whose keys have no known shape
+  auth_mode: API_KEY
+  verification:
+    url: {base}/api/key-check?site=main
+    headers:
+      Authorization: Bearer ${{credentials.api_key}}
+
 mock-basic:
   display_name: Mock API with Basic verification
   auth_mode: BASIC

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
 from terapi_common.clock import FakeClock
 from terapi_common.crypto import KeyRing, connection_aad, random_token, sha256_hex
@@ -245,7 +247,12 @@ async def gateway_client(aiohttp_client, database_url, bus, key_ring, clock, pro
         finally:
             await pool.close()
 
-    return await aiohttp_client(build_app([gateway_app], runtime))
+    server = TestServer(build_app([gateway_app], runtime))
+    await server.start_server()
+    # Like a browser: keeps the gateway's cookies, `Secure` ones included (the public URL
+    # is https, the test server plain http on 127.0.0.1).
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[server.make_url("/")])
+    return await aiohttp_client(server, cookie_jar=jar)
 
 
 @pytest.fixture

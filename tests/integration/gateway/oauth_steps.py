@@ -36,6 +36,13 @@ def path_of(url: str) -> str:
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
+def same_browser(source, target) -> None:
+    """Give `target` the cookies `source` holds: one browser reaching another replica."""
+    for morsel in source.session.cookie_jar:
+        target.session.cookie_jar.update_cookies({morsel.key: morsel.value},
+                                                 target.make_url("/"))
+
+
 async def connect(client, integration_id: str, params: dict[str, str]):
     return await client.get(
         f"/oauth/connect/{integration_id}", params=params, allow_redirects=False

@@ -20,6 +20,7 @@ from tests.integration.gateway.oauth_steps import (
     begin,
     path_of,
     result_of,
+    same_browser,
 )
 from tests.support.mock_provider import MockProvider
 
@@ -110,6 +111,7 @@ async def test_flow_started_before_a_key_was_added_finishes_after(
     assert started.status == 302, await started.text()
     callback_url = await at_provider(started.headers["Location"])
     vault.key_ring = ROTATED
+    same_browser(client, rotated)
 
     page = await rotated.get(path_of(callback_url), allow_redirects=False)
 

@@ -31,6 +31,16 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+async def test_token_answer_flushed_in_pieces_is_read_whole(
+    client, vault: FakeVault, provider: MockProvider
+) -> None:
+    provider.behaviour.token_in_pieces = True
+    env, integration = mock_oauth2_integration(vault, provider)
+    flow = await run(client, env, integration)
+    assert flow.page.status == 200, await flow.page.text()
+    assert vault.stored[0][1]["access_token"] in provider.access_tokens
+
+
 async def test_full_flow_stores_normalized_tokens_for_the_connection(
     client, vault: FakeVault, provider: MockProvider, clock: FakeClock
 ) -> None:

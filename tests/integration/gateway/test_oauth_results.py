@@ -148,7 +148,17 @@ async def test_validation_failure_page_posts_to_the_opener(client, vault: FakeVa
     message, origin = posted(await response.text())
     assert (origin, message["flowId"]) == (APP_ORIGIN, query["flow_id"])
     assert message["error"]["type"] == "missing_auth_token"
-    assert (await result_of(client, query["flow_id"]))["error"]["code"] == "missing_auth_token"
+
+
+async def test_unauthenticated_connect_records_no_result(client, vault: FakeVault) -> None:
+    """Anyone can call /oauth/connect: without a valid caller, no row is written."""
+    env = vault.add_environment()
+    query = connect_params(env, public_key="pk_not_issued")
+    response = await connect(client, "anything", query)
+    assert response.status == 401
+    unknown = await client.get(f"/oauth/result/{query['flow_id']}")
+    assert unknown.status == 404
+    assert await error_code(unknown) == "flow_not_found"
 
 
 async def test_a_flow_id_names_one_attempt_only(
@@ -205,6 +215,36 @@ async def test_redirect_mode_reports_validation_failures_too(
     sent = query_of(response.headers["Location"])
     assert response.headers["Location"].startswith(f"{APP_ORIGIN}/done?")
     assert (sent["terapi_status"], sent["terapi_error"]) == ("error", "invalid_request")
+
+
+async def test_failure_before_the_caller_is_known_is_not_redirected(
+    client, vault: FakeVault, integration
+) -> None:
+    """An unauthenticated request must not turn the gateway into an open redirect."""
+    env = vault.add_environment()
+    query = connect_params(env, public_key=None, origin="https://evil.example.net",
+                           return_url="https://evil.example.net/phish")
+    response = await connect(client, integration(env), query)
+    assert response.status == 401
+    assert "Location" not in response.headers
+    assert "missing_auth_token" in await response.text()
+
+
+@pytest.mark.parametrize("return_url", [
+    "https://evil.example.net\\@app.example.com/done",
+    "https://user:pw@app.example.com/done",
+    "https://app.example.com/do\\ne",
+    "https://app.example.com/done\x00",
+])
+async def test_return_url_a_browser_could_read_differently_is_refused(
+    client, vault: FakeVault, integration, return_url: str
+) -> None:
+    env = vault.add_environment()
+    query = connect_params(env, return_url=return_url)
+    response = await connect(client, integration(env), query)
+    assert response.status == 400
+    assert "Location" not in response.headers
+    assert "return_url" in await response.text()
 
 
 @pytest.mark.parametrize(

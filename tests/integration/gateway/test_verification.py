@@ -66,6 +66,28 @@ async def test_api_key_of_the_wrong_shape_is_invalid_credentials(
     assert provider.paths == []
 
 
+@pytest.mark.parametrize(("provider_name", "mode", "fields", "field"), [
+    ("mock-key-any", "api-key", {"api_key": "good-1\r\nX-Injected: 1"}, "api_key"),
+    ("mock-basic", "basic", {"username": "ada\n", "password": "s3cret"}, "username"),
+    ("mock-basic", "basic", {"username": "ada", "password": "s3\x00cret"}, "password"),
+])
+async def test_credential_with_control_characters_is_refused_naming_the_field(
+    client, vault: FakeVault, provider: MockProvider, provider_name: str, mode: str,
+    fields: dict[str, str], field: str,
+) -> None:
+    """A pasted key with a line break is the end user's mistake, not an unreachable provider."""
+    env = vault.add_environment()
+    integration = vault.add_integration(env, provider_name, mode.upper().replace("-", "_"))
+    response = await client.post(f"/auth/{mode}/{integration}?public_key={env.public_key}",
+                                 json=fields)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_credentials"
+    assert field in error["message"]
+    assert provider.paths == []
+    assert vault.stored == []
+
+
 async def test_bad_connection_config_is_refused_before_the_check(
     client, vault: FakeVault, provider: MockProvider
 ) -> None:

@@ -20,6 +20,7 @@ from terapi_common.memory_bus import MemoryBus
 from terapi_common.runtime import Runtime, build_app
 from terapi_common.settings import TerapiSettings
 from terapi_logs import app as logs_app
+from tests.conftest import FAST_RETRIES
 
 
 def new_environment_id() -> int:
@@ -63,7 +64,7 @@ class FakeVault:
 
 @pytest.fixture
 async def bus() -> AsyncIterator[MemoryBus]:
-    instance = MemoryBus()
+    instance = MemoryBus(retry_delays=FAST_RETRIES)
     await instance.connect()
     yield instance
     await instance.close()

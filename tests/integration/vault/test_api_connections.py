@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from terapi_common.events import ConnectionDeleted, EndUser
+from terapi_common.errors import ForbiddenError
+from terapi_common.events import ConnectionDeleted, ConnectionUpdated, EndUser
 from terapi_common.memory_bus import MemoryBus
 from tests.integration.vault.conftest import Api, Env, collect, store_connection, wait_for
 
@@ -276,3 +277,29 @@ async def test_ambiguous_delete_is_refused_and_deletes_nothing(
     for integration_id in (api_key_integration, other):
         params = {"integration_id": integration_id}
         assert (await api.call("GET", "/connections/shared", params=params))[0] == 200
+
+
+async def test_a_session_cannot_take_over_another_end_users_connection(
+    api: Api, bus: MemoryBus, env: Env, key_ring, api_key_integration: str
+) -> None:
+    seen = await collect(bus, ConnectionUpdated)
+    victim, attacker = EndUser(id="victim"), EndUser(id="attacker")
+    await store_connection(bus, key_ring, env, api_key_integration, "user-42", end_user=victim,
+                           credentials={"type": "API_KEY", "api_key": "victim-key"})
+
+    with pytest.raises(ForbiddenError) as refused:
+        await store_connection(bus, key_ring, env, api_key_integration, "user-42",
+                               end_user=attacker,
+                               credentials={"type": "API_KEY", "api_key": "attacker-key"})
+
+    assert refused.value.code == "connection_of_another_end_user"
+    status, body = await api.call("GET", "/connections/user-42")
+    assert (body["credentials"]["api_key"], body["end_user"]["id"]) == ("victim-key", "victim")
+    # The same end user re-authorizing, or the app's public-key flow, still overrides.
+    await store_connection(bus, key_ring, env, api_key_integration, "user-42", end_user=victim,
+                           credentials={"type": "API_KEY", "api_key": "victim-key-2"})
+    await store_connection(bus, key_ring, env, api_key_integration, "user-42",
+                           credentials={"type": "API_KEY", "api_key": "app-key"})
+    status, body = await api.call("GET", "/connections/user-42")
+    assert (body["credentials"]["api_key"], body["end_user"]["id"]) == ("app-key", "victim")
+    await wait_for(lambda: len(seen) == 2)  # the refused attempt announced nothing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from terapi_common.events import ConnectionDeleted
+from terapi_common.events import ConnectionDeleted, IntegrationChanged
 from terapi_common.memory_bus import MemoryBus
 from tests.conftest import unique
 from tests.integration.vault.conftest import (
@@ -244,10 +244,16 @@ async def test_patch_of_unknown_integration_is_not_found(api: Api) -> None:
     assert body["error"]["code"] == "integration_not_found"
 
 
-async def test_delete_removes_the_integration(api: Api) -> None:
+async def test_delete_removes_the_integration_and_tells_the_caches(
+    api: Api, bus: MemoryBus
+) -> None:
+    changes = await collect(bus, IntegrationChanged)
     integration_id = await api.create_integration("api-key")
     assert (await api.call("DELETE", f"/integrations/{integration_id}"))[0] == 204
     assert (await api.call("GET", f"/integrations/{integration_id}"))[0] == 404
+    # No connection went with it, and gateways still forget what they cached of it.
+    await wait_for(lambda: any(c.integration_id == integration_id and c.change == "deleted"
+                               for c in changes))
 
 
 async def test_delete_removes_and_announces_its_connections(

@@ -64,3 +64,15 @@ def test_zero_ttl_disables_caching() -> None:
     cache = ConnectionCache(ttl=0)
     cache.put((1, "a", None), ["a"])
     assert cache.get((1, "a", None)) is None
+
+
+def test_a_read_that_began_before_a_write_is_not_cached() -> None:
+    """The read fetched the row the write then replaced: caching it would serve the old
+    credentials (or a deleted connection) for up to the TTL."""
+    cache = ConnectionCache()
+    began = cache.epoch
+    cache.invalidate(1, "carol")  # the write lands while the read is in flight
+    cache.put((1, "carol", None), ["old row"], read_at=began)
+    assert cache.get((1, "carol", None)) is None
+    cache.put((1, "carol", None), ["new row"], read_at=cache.epoch)
+    assert cache.get((1, "carol", None)) == ["new row"]
