@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
@@ -10,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from terapi_common import db, maintenance
+from terapi_common.db import OutboxRelay
 from terapi_common.events import (
     ConnectionCreated,
     ConnectionDeleted,
@@ -17,7 +19,7 @@ from terapi_common.events import (
     RevokeCredentials,
 )
 from terapi_common.providers import load_catalog
-from terapi_common.runtime import RUNTIME
+from terapi_common.runtime import RUNTIME, Runtime
 from terapi_common.topology import queue_name
 from terapi_refresher import handlers, revoke
 from terapi_refresher.refresh import Tools
@@ -54,15 +56,30 @@ async def _refresher_ctx(app: web.Application) -> AsyncIterator[None]:
         await runtime.bus.serve(RevokeCredentials,
                                 partial(revoke.on_revoke_credentials, tools=tools)),
     ]
-    scheduler = Scheduler(store, tools)
+    relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
+    relay.start()
+    # Each refresh in a batch holds one pooled connection for its lock and needs another for
+    # its writes: a batch of at most half the pool always leaves room to finish.
+    batch = max(1, min(8, runtime.pool.get_max_size() // 2))
+    scheduler = Scheduler(store, tools, kick=relay.kick, batch=batch)
     scheduler.start()
-    dedupe = timedelta(days=runtime.settings.dedupe_retention_days)
-    prune = maintenance.start(
-        lambda: db.prune_processed_events(runtime.pool, SCHEMA,
-                                          before=runtime.clock.now() - dedupe),
-        every=maintenance.PRUNE_INTERVAL_SECONDS, name="refresher processed events")
+    prune = _start_pruning(runtime, store)
     yield
     await maintenance.stop(prune)
     for subscription in subscriptions:
         await subscription.stop()
     await scheduler.stop()
+    await relay.stop()  # after the scheduler: its last outcomes go out too
+
+
+def _start_pruning(runtime: Runtime, store: PgStore) -> asyncio.Task[None]:
+    """Forget handled events and tombstones once no redelivery can still need them."""
+    dedupe = timedelta(days=runtime.settings.dedupe_retention_days)
+
+    async def prune_old_records() -> int:
+        before = runtime.clock.now() - dedupe
+        return (await db.prune_processed_events(runtime.pool, SCHEMA, before=before)
+                + await store.prune_tombstones(before=before))
+
+    return maintenance.start(prune_old_records, every=maintenance.PRUNE_INTERVAL_SECONDS,
+                             name="refresher processed events and tombstones")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -11,7 +11,7 @@ import aiohttp
 from terapi_common.bus import Bus
 from terapi_common.clock import Clock
 from terapi_common.crypto import KeyRing, connection_aad
-from terapi_common.errors import ProviderError
+from terapi_common.errors import ProviderError, ServiceUnavailableError
 from terapi_common.events import (
     CredentialsRefreshed,
     GetConnectionCredentials,
@@ -27,16 +27,11 @@ from terapi_common.oauth2 import (
 )
 from terapi_common.providers import Catalog, Provider, interpolate, render_params
 from terapi_refresher import domain, provider_http
-from terapi_refresher.store import DueRefresh
+from terapi_refresher.store import DueRefresh, PendingWrite
 
-
-@dataclass(frozen=True)
-class Refreshed:
-    """What a successful refresh produced."""
-
-    connection: SealedConnection
-    expires_at: datetime | None
-    stored: bool
+# A vault restart or a lost reply should not cost a round: the provider has already
+# rotated the refresh token, so the write-back is worth a few quick tries.
+WRITE_BACK_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -48,20 +43,27 @@ class Tools:
     catalog: Catalog
     http: aiohttp.ClientSession
     clock: Clock
+    # Seconds before the first retry of a write-back the vault did not answer; doubles.
+    write_back_pause: float = 0.5
 
 
 def integration_aad(environment_id: int, integration_id: str) -> str:
     return f"integration:{environment_id}:{integration_id}"
 
 
-async def refresh(item: DueRefresh, tools: Tools, *, operation_id: str) -> Refreshed:
-    """Renew the credentials of `item`; raises ProviderError when the provider refuses."""
+async def read_connection(item: DueRefresh, tools: Tools) -> SealedConnection:
+    """The connection's sealed credentials and facts, as the vault has them now."""
     sealed = await tools.bus.request(GetConnectionCredentials(
         environment_id=item.environment_id, integration_id=item.integration_id,
         connection_id=item.connection_id))
     assert isinstance(sealed, SealedConnection)
-    credentials = tools.key_ring.unseal(sealed.sealed_credentials, aad=connection_aad(
-        item.environment_id, item.integration_id, item.connection_id))
+    return sealed
+
+
+async def renew(item: DueRefresh, sealed: SealedConnection, tools: Tools) -> PendingWrite:
+    """Ask the provider for new credentials; raises ProviderError when it refuses."""
+    aad = connection_aad(item.environment_id, item.integration_id, item.connection_id)
+    credentials = tools.key_ring.unseal(sealed.sealed_credentials, aad=aad)
     config = _integration_config(sealed, tools.key_ring, item)
     provider = resolve_provider(tools.catalog.require(sealed.provider),
                                 config.get("provider_config"))
@@ -70,15 +72,31 @@ async def refresh(item: DueRefresh, tools: Tools, *, operation_id: str) -> Refre
         raise ProviderError("these credentials cannot be refreshed (no refresh token)",
                             code="not_refreshable", provider_error="no_refresh_token")
     renewed = await _renew(provider, credentials, config, grant, sealed, tools)
-    reply = await tools.bus.request(StoreRefreshedCredentials(
+    return PendingWrite(sealed_credentials=tools.key_ring.seal(renewed, aad=aad),
+                        replaces_version=sealed.version, expires_at=credentials_expiry(renewed))
+
+
+async def write_back(item: DueRefresh, pending: PendingWrite, tools: Tools, *,
+                     operation_id: str) -> bool:
+    """Hand renewed credentials to the vault; False when it refused them (changed since)."""
+    command = StoreRefreshedCredentials(
         environment_id=item.environment_id, integration_id=item.integration_id,
-        connection_id=item.connection_id, expected_version=sealed.version,
-        sealed_credentials=tools.key_ring.seal(renewed, aad=connection_aad(
-            item.environment_id, item.integration_id, item.connection_id)),
-        expires_at=credentials_expiry(renewed), operation_id=operation_id,
-    ))
+        connection_id=item.connection_id, expected_version=pending.replaces_version,
+        sealed_credentials=pending.sealed_credentials, expires_at=pending.expires_at,
+        operation_id=operation_id,
+    )
+    for retry in range(WRITE_BACK_TRIES - 1):
+        try:
+            return await _store(command, tools)
+        except ServiceUnavailableError:
+            await asyncio.sleep(tools.write_back_pause * 2 ** retry)
+    return await _store(command, tools)
+
+
+async def _store(command: StoreRefreshedCredentials, tools: Tools) -> bool:
+    reply = await tools.bus.request(command)
     assert isinstance(reply, CredentialsRefreshed)
-    return Refreshed(sealed, credentials_expiry(renewed), reply.stored)
+    return reply.stored
 
 
 def _integration_config(sealed: SealedConnection, key_ring: KeyRing, item: DueRefresh

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,10 +10,19 @@ from typing import Protocol
 
 import asyncpg
 
-from terapi_common import db
+from terapi_common import db, maintenance
 from terapi_common.events import Event
 
 SCHEMA = "refresher"
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """Renewed credentials the vault has not confirmed yet, sealed for transit."""
+
+    sealed_credentials: str
+    replaces_version: int  # the vault version these credentials were renewed from
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,8 @@ class DueRefresh:
     integration_id: str
     connection_id: str
     attempts: int
+    pending: PendingWrite | None = None
+    notified: bool = False
 
     @property
     def lock_key(self) -> str:
@@ -43,8 +54,16 @@ class Store(Protocol):
     async def claim_due(self, *, now: datetime, lease: timedelta, limit: int
                         ) -> list[DueRefresh]: ...
 
-    async def reschedule(self, item: DueRefresh, *, next_refresh_at: datetime | None,
-                         attempts: int) -> None: ...
+    async def hold_pending(self, item: DueRefresh, pending: PendingWrite) -> None: ...
+
+    async def drop_pending(self, item: DueRefresh) -> None: ...
+
+    async def record_success(self, item: DueRefresh, *, next_refresh_at: datetime | None,
+                             events: Sequence[Event]) -> None: ...
+
+    async def record_failure(self, item: DueRefresh, *, attempts: int, notified: bool,
+                             next_refresh_at: datetime | None,
+                             events: Sequence[Event]) -> None: ...
 
     def exclusive(self, key: str) -> AsyncIterator[bool]: ...
 
@@ -58,26 +77,28 @@ class PgStore:
     async def track(self, event: Event, *, consumer: str, integration_id: str,
                     connection_id: str, expires_at: datetime | None,
                     next_refresh_at: datetime | None) -> None:
+        """Follow a connection event, unless a newer one has already set the schedule."""
+        if expires_at is None or next_refresh_at is None:
+            expires_at = next_refresh_at = None
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await db.claim_event(conn, SCHEMA, consumer, event):
-                return
-            if expires_at is None or next_refresh_at is None:
-                await self._delete(conn, event.environment_id, integration_id, connection_id)
-                return
-            await conn.execute(
-                "INSERT INTO refresher.schedules (environment_id, integration_id, connection_id,"
-                " expires_at, next_refresh_at) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (environment_id, integration_id, connection_id) DO UPDATE SET"
-                " expires_at = EXCLUDED.expires_at, next_refresh_at = EXCLUDED.next_refresh_at,"
-                " attempts = 0, updated_at = now()",
-                event.environment_id, integration_id, connection_id, expires_at, next_refresh_at,
-            )
+            if await db.claim_event(conn, SCHEMA, consumer, event):
+                await self._follow(conn, event, integration_id, connection_id,
+                                   expires_at=expires_at, next_refresh_at=next_refresh_at)
 
     async def forget(self, event: Event, *, consumer: str, integration_id: str,
                      connection_id: str) -> None:
+        """Stop refreshing a deleted connection, unless it was created again since."""
         async with self._pool.acquire() as conn, conn.transaction():
             if await db.claim_event(conn, SCHEMA, consumer, event):
-                await self._delete(conn, event.environment_id, integration_id, connection_id)
+                await self._follow(conn, event, integration_id, connection_id,
+                                   expires_at=None, next_refresh_at=None)
+
+    async def prune_tombstones(self, *, before: datetime) -> int:
+        """Forget connections no longer refreshed since before `before`: a late event about
+        them only has to be outranked for as long as a redelivery can take."""
+        return await maintenance.delete_in_batches(
+            self._pool, "refresher.schedules", "next_refresh_at IS NULL AND updated_at < $1",
+            before)
 
     async def due(self, environment_id: int, *, until: datetime) -> list[str]:
         rows = await self._pool.fetch(
@@ -97,26 +118,63 @@ class PgStore:
             " UPDATE refresher.schedules s SET next_refresh_at = $1 + $2, updated_at = now()"
             " FROM due WHERE s.environment_id = due.environment_id"
             " AND s.integration_id = due.integration_id AND s.connection_id = due.connection_id"
-            " RETURNING s.environment_id, s.integration_id, s.connection_id, s.attempts",
+            " RETURNING s.environment_id, s.integration_id, s.connection_id, s.attempts,"
+            " s.notified, s.pending_sealed, s.pending_version, s.pending_expires_at",
             now, lease, limit,
         )
-        return [DueRefresh(r["environment_id"], r["integration_id"], r["connection_id"],
-                           r["attempts"]) for r in rows]
+        return [_due_refresh(r) for r in rows]
 
-    async def reschedule(self, item: DueRefresh, *, next_refresh_at: datetime | None,
-                         attempts: int) -> None:
-        if next_refresh_at is None:
-            async with self._pool.acquire() as conn:
-                await self._delete(conn, item.environment_id, item.integration_id,
-                                   item.connection_id)
-            return
+    async def hold_pending(self, item: DueRefresh, pending: PendingWrite) -> None:
+        """Keep renewed credentials until the vault confirms them."""
         await self._pool.execute(
-            "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = $5,"
-            " updated_at = now() WHERE environment_id = $1 AND integration_id = $2"
-            " AND connection_id = $3",
-            item.environment_id, item.integration_id, item.connection_id, next_refresh_at,
-            attempts,
+            "UPDATE refresher.schedules SET pending_sealed = $4, pending_version = $5,"
+            " pending_expires_at = $6, pending_held_at = now(), updated_at = now()"
+            " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3",
+            *_key(item), pending.sealed_credentials, pending.replaces_version,
+            pending.expires_at,
         )
+
+    async def drop_pending(self, item: DueRefresh) -> None:
+        await self._pool.execute(
+            "UPDATE refresher.schedules SET pending_sealed = NULL, pending_version = NULL,"
+            " pending_expires_at = NULL, pending_held_at = NULL, updated_at = now()"
+            " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3",
+            *_key(item),
+        )
+
+    async def record_success(self, item: DueRefresh, *, next_refresh_at: datetime | None,
+                             events: Sequence[Event]) -> None:
+        """The vault has the renewed credentials: reschedule and queue the events, together."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if next_refresh_at is None:
+                await self._stop(conn, *_key(item))
+            else:
+                await conn.execute(
+                    "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = 0,"
+                    " notified = false, pending_sealed = NULL, pending_version = NULL,"
+                    " pending_expires_at = NULL, pending_held_at = NULL, updated_at = now()"
+                    " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3"
+                    " AND next_refresh_at IS NOT NULL",  # deleted meanwhile: stays deleted
+                    *_key(item), next_refresh_at,
+                )
+            await db.add_to_outbox(conn, SCHEMA, events)
+
+    async def record_failure(self, item: DueRefresh, *, attempts: int, notified: bool,
+                             next_refresh_at: datetime | None,
+                             events: Sequence[Event]) -> None:
+        """Back off (held credentials stay held) or stop; queue the events, together."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if next_refresh_at is None:
+                await self._stop(conn, *_key(item))
+            else:
+                await conn.execute(
+                    "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = $5,"
+                    " notified = $6, updated_at = now() WHERE environment_id = $1"
+                    " AND integration_id = $2 AND connection_id = $3"
+                    " AND next_refresh_at IS NOT NULL",  # deleted meanwhile: stays deleted
+                    *_key(item), next_refresh_at, attempts, notified,
+                )
+            await db.add_to_outbox(conn, SCHEMA, events)
 
     @asynccontextmanager
     async def exclusive(self, key: str) -> AsyncIterator[bool]:
@@ -130,10 +188,54 @@ class PgStore:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
 
     @staticmethod
-    async def _delete(conn: asyncpg.Connection, environment_id: int, integration_id: str,
-                      connection_id: str) -> None:
+    async def _follow(conn: asyncpg.Connection, event: Event, integration_id: str,
+                      connection_id: str, *, expires_at: datetime | None,
+                      next_refresh_at: datetime | None) -> None:
+        # Without next_refresh_at the row stays as a tombstone that outranks older events.
+        # Credentials held for a write-back yield to any connection change made after
+        # they were held: a re-created connection starts again at version 1, so the
+        # vault's version check alone would not stop them.
         await conn.execute(
-            "DELETE FROM refresher.schedules WHERE environment_id = $1 AND integration_id = $2"
-            " AND connection_id = $3",
+            "INSERT INTO refresher.schedules AS s (environment_id, integration_id, connection_id,"
+            " expires_at, next_refresh_at, source_occurred_at) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (environment_id, integration_id, connection_id) DO UPDATE SET"
+            " expires_at = EXCLUDED.expires_at, next_refresh_at = EXCLUDED.next_refresh_at,"
+            " source_occurred_at = EXCLUDED.source_occurred_at, attempts = 0, notified = false,"
+            " pending_sealed = CASE WHEN s.pending_held_at < $6 THEN NULL"
+            "   ELSE s.pending_sealed END,"
+            " pending_version = CASE WHEN s.pending_held_at < $6 THEN NULL"
+            "   ELSE s.pending_version END,"
+            " pending_expires_at = CASE WHEN s.pending_held_at < $6 THEN NULL"
+            "   ELSE s.pending_expires_at END,"
+            " pending_held_at = CASE WHEN s.pending_held_at < $6 THEN NULL"
+            "   ELSE s.pending_held_at END,"
+            " updated_at = now()"
+            " WHERE s.source_occurred_at IS NULL OR s.source_occurred_at <= $6",
+            event.environment_id, integration_id, connection_id, expires_at, next_refresh_at,
+            event.occurred_at,
+        )
+
+    @staticmethod
+    async def _stop(conn: asyncpg.Connection, environment_id: int, integration_id: str,
+                    connection_id: str) -> None:
+        # A tombstone rather than a delete, so the row still outranks older events.
+        await conn.execute(
+            "UPDATE refresher.schedules SET next_refresh_at = NULL, pending_sealed = NULL,"
+            " pending_version = NULL, pending_expires_at = NULL, pending_held_at = NULL,"
+            " updated_at = now()"
+            " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3",
             environment_id, integration_id, connection_id,
         )
+
+
+def _key(item: DueRefresh) -> tuple[int, str, str]:
+    return item.environment_id, item.integration_id, item.connection_id
+
+
+def _due_refresh(row: asyncpg.Record) -> DueRefresh:
+    pending = None
+    if row["pending_sealed"] is not None:
+        pending = PendingWrite(row["pending_sealed"], row["pending_version"],
+                               row["pending_expires_at"])
+    return DueRefresh(row["environment_id"], row["integration_id"], row["connection_id"],
+                      row["attempts"], pending=pending, notified=row["notified"])

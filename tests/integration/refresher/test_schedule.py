@@ -71,3 +71,54 @@ async def test_redelivered_old_event_does_not_undo_a_later_change(store: PgStore
     await handlers.on_connection_deleted(deleted, store=store, consumer="d")
     await handlers.on_connection_stored(first, store=store, clock=FakeClock(NOW), consumer="c")
     assert await store.due(env, until=NOW + timedelta(days=1)) == []
+
+
+def _deleted(connection_id: str, env: int, *, at: datetime) -> ConnectionDeleted:
+    return ConnectionDeleted(environment_id=env, connection_id=connection_id, integration_id="gh",
+                             provider="github", auth_mode="OAUTH2", environment="dev",
+                             occurred_at=at)
+
+
+async def test_late_delete_does_not_unschedule_a_connection_created_again(store: PgStore) -> None:
+    """Deleted, then created again; the deletion arrives last but happened first."""
+    env = _env()
+    recreated = _created("erin", NOW + timedelta(hours=1), env).model_copy(
+        update={"occurred_at": NOW})
+    await handlers.on_connection_stored(recreated, store=store, clock=FakeClock(NOW),
+                                        consumer="c")
+    late = _deleted("erin", env, at=NOW - timedelta(seconds=1))
+    await handlers.on_connection_deleted(late, store=store, consumer="d")
+    assert await store.due(env, until=NOW + timedelta(hours=1)) == ["erin"]
+
+
+async def test_late_create_does_not_bring_back_a_deleted_connection(store: PgStore) -> None:
+    env = _env()
+    await handlers.on_connection_deleted(_deleted("fay", env, at=NOW), store=store,
+                                         consumer="d")
+    late = _created("fay", NOW + timedelta(hours=1), env).model_copy(
+        update={"occurred_at": NOW - timedelta(seconds=1)})
+    await handlers.on_connection_stored(late, store=store, clock=FakeClock(NOW), consumer="c")
+    assert await store.due(env, until=NOW + timedelta(days=1)) == []
+
+
+async def test_late_update_does_not_undo_a_newer_expiry(store: PgStore) -> None:
+    env = _env()
+    newer = _created("gus", NOW + timedelta(hours=2), env).model_copy(
+        update={"occurred_at": NOW})
+    older = _created("gus", NOW + timedelta(hours=1), env).model_copy(
+        update={"occurred_at": NOW - timedelta(seconds=1)})
+    for event in (newer, older):
+        await handlers.on_connection_stored(event, store=store, clock=FakeClock(NOW),
+                                            consumer="c")
+    assert await store.due(env, until=NOW + timedelta(minutes=90)) == []
+    assert await store.due(env, until=NOW + timedelta(minutes=116)) == ["gus"]
+
+
+async def test_tombstones_are_pruned_once_old(store: PgStore, pool) -> None:
+    env = _env()
+    await handlers.on_connection_deleted(_deleted("hal", env, at=NOW), store=store,
+                                         consumer="d")
+    await store.prune_tombstones(before=datetime.now(UTC) + timedelta(seconds=1))
+    count = await pool.fetchval(
+        "SELECT count(*) FROM refresher.schedules WHERE environment_id = $1", env)
+    assert count == 0
