@@ -6,11 +6,12 @@ travels as a `sealed_*` field, encrypted with the transit key (see `crypto.Seale
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from terapi_common.errors import InvalidInputError
 
@@ -36,11 +37,26 @@ class EndUser(Message):
     display_name: str | None = Field(default=None, max_length=255)
 
 
+# C0 control characters but tab and newline. Their text may echo a provider's `error=`
+# parameter: NUL cannot be stored in PostgreSQL (text or jsonb), and the others garble logs.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def _replace_control_characters(text: str) -> str:
+    """`text` with each control character (bar tab and newline) shown as U+FFFD."""
+    return _CONTROL_CHARACTERS.sub("\ufffd", text)
+
+
 class ErrorInfo(Message):
     """A failure as clients see it: a stable code and a human message."""
 
     code: str
     message: str
+
+    @field_validator("code", "message")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return _replace_control_characters(value)
 
 
 class LogMessage(Message):
@@ -50,6 +66,11 @@ class LogMessage(Message):
     level: Literal["debug", "info", "warning", "error"] = "info"
     message: str
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("message")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return _replace_control_characters(value)
 
 
 AuthMode = Literal[

@@ -7,7 +7,7 @@ from aiohttp import web
 from terapi_common.http import json_response
 from terapi_logs import handlers
 from terapi_logs.keys import AUTHENTICATOR, STORE
-from terapi_logs.query import parse_query
+from terapi_logs.query import parse_operation_id, parse_query
 
 routes = web.RouteTableDef()
 
@@ -25,7 +25,8 @@ async def list_operations(request: web.Request) -> web.Response:
 @routes.get("/logs/operations/{operation_id}")
 async def get_operation(request: web.Request) -> web.Response:
     identity = await request.app[AUTHENTICATOR].for_request(request)
+    operation_id = parse_operation_id(request.match_info["operation_id"])
     operation = await handlers.read_operation(
-        request.app[STORE], identity.environment_id, request.match_info["operation_id"]
+        request.app[STORE], identity.environment_id, operation_id
     )
     return json_response(operation)

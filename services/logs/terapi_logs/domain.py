@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -84,6 +84,25 @@ def from_webhook(event: WebhookDelivered | WebhookAbandoned) -> OperationRecord:
         integration_id=event.integration_id, connection_id=event.connection_id,
         messages=[line],
     )
+
+
+def storable(record: OperationRecord) -> OperationRecord:
+    """`record` without NUL characters: PostgreSQL text and jsonb refuse them, and a refused
+    insert would requeue the event until it is dead-lettered and the operation lost."""
+    return replace(
+        record, **{f.name: without_nul(getattr(record, f.name)) for f in fields(record)}
+    )
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with NUL removed from every string in it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def duration_ms(started_at: datetime, ended_at: datetime | None) -> int | None:

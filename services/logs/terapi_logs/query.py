@@ -33,12 +33,24 @@ class OperationQuery(BaseModel):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(default=None, max_length=1000)
 
+    @field_validator("integration_id", "connection_id")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        if value is not None and not is_storable_text(value):
+            raise ValueError("must not contain a NUL character")
+        return value
+
     @field_validator("since", "until")
     @classmethod
-    def _utc_when_naive(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value
+        utc = as_utc(value)
+        if utc is None:
+            raise ValueError("is out of range once converted to UTC")
+        return utc
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,28 @@ class Cursor:
 
     started_at: datetime
     id: str
+
+
+def is_storable_text(text: str) -> bool:
+    """PostgreSQL text cannot hold a NUL character."""
+    return "\x00" not in text
+
+
+def as_utc(value: datetime) -> datetime | None:
+    """`value` in UTC, or None when that falls outside the years 1 to 9999."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def parse_operation_id(text: str) -> str:
+    """The `{operation_id}` of a path; one PostgreSQL cannot hold is a 400."""
+    if not is_storable_text(text):
+        raise InvalidInputError(
+            "operation_id must not contain a NUL character", details={"parameter": "operation_id"}
+        )
+    return text
 
 
 def parse_query(params: Mapping[str, str]) -> tuple[OperationQuery, Cursor | None]:
@@ -76,6 +110,8 @@ def decode_cursor(text: str) -> Cursor:
         started_at = datetime.fromisoformat(started_text)
         if started_at.tzinfo is None or not isinstance(operation_id, str):
             raise ValueError("incomplete cursor")
+        if as_utc(started_at) is None or not is_storable_text(operation_id):
+            raise ValueError("forged cursor")
     except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidInputError(
             "cursor is not one this API returned", code="invalid_cursor",

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from terapi_common import maintenance
-from terapi_logs.domain import OperationRecord
+from terapi_logs.domain import OperationRecord, storable
 from terapi_logs.query import Cursor, OperationQuery
 
 COLUMNS = (
@@ -76,7 +76,7 @@ class PgStore:
 
     async def upsert(self, record: OperationRecord) -> None:
         """Merge one event's view of an operation into the stored one."""
-        r = record
+        r = storable(record)
         await self._pool.execute(
             _UPSERT, r.environment_id, r.id, r.kind, r.operation, r.status, r.integration_id,
             r.connection_id, r.provider, r.auth_mode, r.end_user, r.started_at, r.ended_at,

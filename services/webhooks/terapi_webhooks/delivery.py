@@ -151,12 +151,18 @@ class Dispatcher:
                 return domain.postpone(delivery, until=later, error="the vault did not sign")
             except TerapiError as exc:
                 error = f"could not sign: {exc.code}"
-                return domain.abandon(
-                    delivery, attempts=delivery.attempts, status_code=None, error=error, now=now
+                if exc.http_status < 500:  # the vault refuses for good: environment_not_found
+                    return domain.abandon(
+                        delivery, attempts=delivery.attempts, status_code=None, error=error,
+                        now=now,
+                    )
+                # A fault on the vault's side may pass; counting it as an attempt keeps a
+                # lasting one from retrying forever.
+                result = AttemptResult(error=error)
+            else:
+                result = await post(
+                    self._http, delivery.url, body, headers, seconds=self._settings.timeout_seconds
                 )
-            result = await post(
-                self._http, delivery.url, body, headers, seconds=self._settings.timeout_seconds
-            )
         jitter = random.random()  # noqa: S311  # spreads retries; not a secret
         return domain.decide(
             delivery, result, policy=self._settings.policy, now=self._clock.now(), rand=jitter

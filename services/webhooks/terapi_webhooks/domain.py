@@ -199,11 +199,55 @@ def display_url(url: str) -> str:
 
 
 def is_public_address(address: str) -> bool:
-    """True for a globally routable unicast IP; False for private, loopback, link-local..."""
+    """True for a globally routable unicast IP; False for private, loopback, link-local...
+
+    An IPv6 address that leads to IPv4 ones is judged by them: a translator or tunnel
+    would carry the request there.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    embedded = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else []
+    return all(_is_public(v4) for v4 in embedded) if embedded else _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
+
+
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 §2.1
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 §2.5.5.1, deprecated
+# Where RFC 6052 §2.2 puts the IPv4 address for each prefix length (/48, /56, /64, /96) a
+# local-use translator may use; which one it does is its operator's choice, so all count.
+_LOCAL_USE_LAYOUTS = (
+    (slice(6, 8), slice(9, 11)), (slice(7, 8), slice(9, 12)), (slice(9, 13),), (slice(12, 16),),
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (mapped, 6to4, Teredo, NAT64), if any."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)  # the relay server and the client behind it
+    if ip in NAT64_WELL_KNOWN or ip in IPV4_COMPATIBLE:
+        return [ipaddress.IPv4Address(ip.packed[12:])]
+    if ip in NAT64_LOCAL_USE:
+        return [ipaddress.IPv4Address(b"".join(ip.packed[part] for part in layout))
+                for layout in _LOCAL_USE_LAYOUTS]
+    return []
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with NUL removed from every string in it: PostgreSQL text and jsonb refuse it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value

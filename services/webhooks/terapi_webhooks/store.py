@@ -10,7 +10,7 @@ import asyncpg
 from terapi_common import maintenance
 from terapi_common.db import add_to_outbox, claim_event, prune_processed_events
 from terapi_common.events import Event
-from terapi_webhooks.domain import Delivery, NewDelivery, Outcome
+from terapi_webhooks.domain import Delivery, NewDelivery, Outcome, without_nul
 
 SCHEMA = "webhooks"
 CONSUMER = "webhooks.deliveries"
@@ -66,7 +66,8 @@ class PgStore:
                 " ON CONFLICT (source_event_id, url) DO NOTHING RETURNING webhook_id",
                 event.environment_id, event.event_id, now,
                 [d.webhook_id for d in deliveries], [d.url for d in deliveries],
-                [d.payload for d in deliveries],
+                # A NUL would fail the insert and lose every webhook of the event.
+                [without_nul(d.payload) for d in deliveries],
             )
         return len(rows)
 

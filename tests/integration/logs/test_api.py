@@ -175,3 +175,44 @@ async def test_bad_cursor_is_invalid_cursor(client, vault, cursor) -> None:
     key = vault.issue_key(new_environment_id())
     status, body = await get(client, "/logs/operations", key, cursor=cursor)
     assert status == 400 and body["error"]["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"connection_id": "a\x00b"}, "connection_id"),
+        ({"integration_id": "\x00"}, "integration_id"),
+        ({"since": "0001-01-01T00:00:00+05:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-05:00"}, "until"),
+    ],
+    ids=["nul-connection", "nul-integration", "since-before-year-1-utc", "until-after-9999-utc"],
+)
+async def test_value_the_database_cannot_hold_is_a_400_naming_it(
+    client, vault, params, parameter
+) -> None:
+    key = vault.issue_key(new_environment_id())
+    status, body = await get(client, "/logs/operations", key, **params)
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+    assert body["error"]["parameter"] == parameter
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwieCJd",  # ["0001-01-01T00:00:00+05:00", "x"]
+        "WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTA1OjAwIiwieCJd",  # ["9999-12-31T23:59:59-05:00", "x"]
+        "WyIyMDI2LTAzLTAxVDEyOjAwOjAwKzAwOjAwIiwiYVx1MDAwMGIiXQ",  # an id with a NUL
+    ],
+    ids=["year-1", "year-9999", "nul-id"],
+)
+async def test_forged_cursor_out_of_range_is_invalid_cursor(client, vault, cursor) -> None:
+    key = vault.issue_key(new_environment_id())
+    status, body = await get(client, "/logs/operations", key, cursor=cursor)
+    assert status == 400 and body["error"]["code"] == "invalid_cursor"
+
+
+async def test_operation_id_with_a_nul_is_a_400_naming_it(client, vault) -> None:
+    key = vault.issue_key(new_environment_id())
+    status, body = await get(client, "/logs/operations/a%00b", key)
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+    assert body["error"]["parameter"] == "operation_id"

@@ -153,3 +153,30 @@ async def test_abandoned_webhook_is_logged_as_a_failed_webhook_operation(client,
     row = await stored(client, env, event.webhook_id)
     assert (row["kind"], row["operation"], row["status"]) == ("webhook", "delivery", "failed")
     assert row["error"] == {"code": "webhook_abandoned", "message": "endpoint answered HTTP 500"}
+
+
+async def test_control_characters_in_error_and_messages_are_shown_replaced(client) -> None:
+    env, op = new_environment_id(), unique("op")
+    store = client.app[STORE]
+    error = ErrorInfo(code="access_denied", message="denied\x00by\x1bprovider")
+    await handlers.on_operation_finished(
+        finished(env, op, line(1, "callback said\x00no"), error=error), store=store
+    )
+    row = await stored(client, env, op)
+    assert row["error"] == {"code": "access_denied", "message": "denied\ufffdby\ufffdprovider"}
+    assert [m["message"] for m in row["messages"]] == ["callback said\ufffdno"]
+
+
+async def test_nul_in_other_event_text_is_dropped_rather_than_losing_the_operation(
+    client,
+) -> None:
+    env, op = new_environment_id(), unique("op")
+    store = client.app[STORE]
+    message = LogMessage(at=at(1), message="redirected", meta={"state": "ab\x00c"})
+    event = started(env, op, message).model_copy(
+        update={"end_user": EndUser(id="user-1", display_name="A\x00da")}
+    )
+    await handlers.on_operation_started(event, store=store)
+    row = await stored(client, env, op)
+    assert row["end_user"]["display_name"] == "Ada"
+    assert row["messages"][0]["meta"] == {"state": "abc"}

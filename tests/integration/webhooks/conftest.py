@@ -66,6 +66,7 @@ class FakeVault:
         self.target_requests = 0
         self.unavailable_times = 0
         self.sign_error: TerapiError | None = None
+        self.sign_failures: list[TerapiError] = []  # raised once each, before signing
 
     def configure(
         self, environment_id: int, urls: list[str], *, connections: bool = True,
@@ -86,6 +87,8 @@ class FakeVault:
     async def sign(self, command: SignWebhook) -> WebhookSignature:
         if self.sign_error is not None:
             raise self.sign_error
+        if self.sign_failures:
+            raise self.sign_failures.pop(0)
         key = base64.b64decode(self.secret.removeprefix("whsec_"))
         signed = f"{command.webhook_id}.{command.timestamp}.{command.payload}".encode()
         digest = hmac.new(key, signed, hashlib.sha256).digest()

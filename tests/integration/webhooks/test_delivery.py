@@ -8,6 +8,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
+from terapi_common.errors import TerapiError
 from terapi_common.events import (
     AuthFailed,
     ConnectionCreated,
@@ -230,3 +231,62 @@ async def test_stopping_lets_an_attempt_in_flight_finish(
         "SELECT status FROM webhooks.deliveries WHERE source_event_id = $1", event.event_id
     )
     assert status == "delivered"
+
+
+async def test_auth_failure_with_a_nul_in_its_message_is_delivered(
+    start_webhooks, bus, vault, receiver
+) -> None:
+    """The message may echo the provider's `error=` parameter, which can hold anything."""
+    env = new_environment_id()
+    vault.configure(env, [receiver.url])
+    await start_webhooks()
+    await bus.publish(AuthFailed(
+        environment_id=env, integration_id="zendesk", environment="dev",
+        error=ErrorInfo(code="access_denied", message="provider said: no\x00way"),
+    ))
+    await wait_for(lambda: receiver.requests)
+    body = orjson.loads(receiver.requests[0].body)
+    assert body["error"]["message"] == "provider said: no\ufffdway"
+
+
+async def test_nul_elsewhere_in_the_payload_is_dropped_rather_than_losing_the_webhook(
+    start_webhooks, bus, vault, receiver
+) -> None:
+    env = new_environment_id()
+    vault.configure(env, [receiver.url])
+    await start_webhooks()
+    end_user = EndUser(id="user-1", display_name="A\x00da")
+    event = created(env).model_copy(update={"end_user": end_user})
+    await bus.publish(event)
+    await wait_for(lambda: receiver.requests)
+    assert orjson.loads(receiver.requests[0].body)["end_user"]["display_name"] == "Ada"
+
+
+async def test_vault_error_while_signing_is_retried_until_it_signs(
+    start_webhooks, bus, vault, receiver
+) -> None:
+    """A vault-side 500 (a database blip) is transient: the webhook is not given up."""
+    env = new_environment_id()
+    vault.configure(env, [receiver.url])
+    vault.sign_failures = [TerapiError("database blip"), TerapiError("database blip")]
+    client = await start_webhooks(MAX_ATTEMPTS="3")
+    event = created(env)
+    await bus.publish(event)
+    row = await single_row(client, event, "delivered")
+    assert len(receiver.requests) == 1
+    Webhook(vault.secret).verify(receiver.requests[0].body, receiver.requests[0].headers)
+    assert row["attempts"] == 3
+
+
+async def test_vault_error_while_signing_gives_up_after_the_last_attempt(
+    start_webhooks, bus, vault, receiver
+) -> None:
+    env = new_environment_id()
+    vault.configure(env, [receiver.url])
+    vault.sign_error = TerapiError("database down")
+    client = await start_webhooks(MAX_ATTEMPTS="2")
+    event = created(env)
+    await bus.publish(event)
+    row = await single_row(client, event, "abandoned")
+    assert row["attempts"] == 2 and row["last_error"] == "could not sign: internal_error"
+    assert receiver.requests == []

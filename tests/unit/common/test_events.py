@@ -14,6 +14,8 @@ from terapi_common.events import (
     EVENT_TYPES,
     ConnectionCreated,
     EndUser,
+    ErrorInfo,
+    LogMessage,
     event_from_wire,
 )
 from terapi_common.topology import topic_matches
@@ -68,3 +70,13 @@ def test_unknown_event_type_is_invalid() -> None:
 ])
 def test_topic_patterns_follow_amqp_rules(pattern: str, key: str, expected: bool) -> None:
     assert topic_matches(pattern, key) is expected
+
+
+def test_error_info_replaces_control_characters_but_keeps_tabs_and_newlines() -> None:
+    error = ErrorInfo(code="access\x00denied", message="a\x00b\x07c\td\ne\rf")
+    assert error.code == "access\ufffddenied"
+    assert error.message == "a\ufffdb\ufffdc\td\ne\ufffdf"
+
+
+def test_log_message_text_replaces_control_characters() -> None:
+    assert LogMessage(message="said\x00no\x1f").message == "said\ufffdno\ufffd"

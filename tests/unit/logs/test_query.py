@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -42,3 +42,16 @@ def test_bad_limit_names_the_parameter() -> None:
         parse_query({"limit": "1000"})
     assert caught.value.code == "invalid_request"
     assert caught.value.to_dict()["parameter"] == "limit"
+
+
+def test_cursor_outside_the_utc_range_is_invalid() -> None:
+    forged = encode_cursor(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))), "op")
+    with pytest.raises(InvalidInputError) as caught:
+        decode_cursor(forged)
+    assert caught.value.code == "invalid_cursor"
+
+
+def test_time_outside_the_utc_range_names_the_parameter() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_query({"until": "9999-12-31T23:59:59-05:00"})
+    assert caught.value.to_dict()["parameter"] == "until"

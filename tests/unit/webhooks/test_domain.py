@@ -151,5 +151,34 @@ def test_public_addresses_are_public(address: str) -> None:
     assert domain.is_public_address(address)
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 (RFC 6052) to 169.254.169.254
+        "64:ff9b::7f00:1",  # NAT64 to 127.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 (RFC 8215), /96 layout
+        "64:ff9b:1:a9fe:a9:fe00::",  # local-use NAT64, /48 layout
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a00:5::1",  # 6to4 of 10.0.0.5
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo to client 10.0.0.1
+        "::a9fe:a9fe",  # IPv4-compatible (deprecated) 169.254.169.254
+    ],
+)
+def test_ipv6_wrapping_a_private_ipv4_is_not_public(address: str) -> None:
+    assert not domain.is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::808:808",  # NAT64 to 8.8.8.8
+        "2002:808:808::1",  # 6to4 of 8.8.8.8
+        "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo, server 65.54.227.120, client 8.8.8.8
+    ],
+)
+def test_ipv6_wrapping_a_public_ipv4_is_public(address: str) -> None:
+    assert domain.is_public_address(address)
+
+
 def test_backoff_of_a_very_late_attempt_is_the_maximum() -> None:
     assert domain.retry_delay(5000, policy=POLICY, rand=1.0) == 60
