@@ -27,6 +27,10 @@ async def refuse_nul(request: web.Request) -> web.Response:
     raise asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence: 0x00")
 
 
+async def page(request: web.Request) -> web.Response:
+    return web.Response(text="page")
+
+
 async def crash(request: web.Request) -> web.Response:
     raise ConnectionResetError("database went away")
 
@@ -87,7 +91,7 @@ async def test_a_traced_request_exports_the_route_not_the_token(aiohttp_client) 
     instrumentor.instrument(tracer_provider=provider)
     try:
         traced = web.Application(middlewares=[request_log_middleware, error_middleware])
-        traced.router.add_get("/connect/{token}", lambda request: web.Response(text="page"))
+        traced.router.add_get("/connect/{token}", page)
         client = await aiohttp_client(traced)
         assert (await client.get("/connect/cst_SECRETTOKEN?code=CODE123&state=S1")).status == 200
     finally:
