@@ -187,7 +187,8 @@ class OutboxRelay:
             self._wake.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self.drain()
+        while await self.drain() == RELAY_BATCH:  # every pending batch, not just the first
+            pass
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -19,7 +20,7 @@ from terapi_common.crypto import (
     random_token,
     sha256_hex,
 )
-from terapi_common.errors import TerapiError
+from terapi_common.errors import ConflictError, TerapiError
 from terapi_common.events import Event, IntegrationChanged, Reply, RevokeCredentials
 from terapi_common.providers import Catalog
 from terapi_vault import domain, errors, views
@@ -35,6 +36,8 @@ from terapi_vault.signing import new_webhook_secret
 from terapi_vault.store import NewEnvironment, Row, Store
 
 log = structlog.get_logger("terapi.vault")
+# A PATCH that finds the integration changed under it starts over from the new settings.
+PATCH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -264,18 +267,24 @@ async def show_integration(vault: Vault, env: Environment, integration_id: str) 
 async def update_integration(
     vault: Vault, env: Environment, integration_id: str, patch: IntegrationPatch
 ) -> dict[str, Any]:
-    integration = await require_integration(vault, env.id, integration_id)
-    provider = vault.catalog.require(integration.provider)
-    settings = domain.patch_integration(_settings_to_patch(vault, integration, patch), patch,
-                                        provider)
-    updated = replace(_with_settings(vault, integration, settings), updated_at=vault.clock.now())
-    changed = IntegrationChanged(environment_id=env.id, integration_id=integration_id,
-                                 change="updated")
-    if not await vault.store.update_integration(updated, event=changed):
-        raise errors.integration_not_found(integration_id)
-    forget_integration(vault, env.id, integration_id)
-    vault.kick()
-    return _integration_view(vault, env, updated, settings.client_secret)
+    """Merge `patch` into the stored settings; two PATCHes at once both land, in turn."""
+    for _ in range(PATCH_ATTEMPTS):
+        integration = await require_integration(vault, env.id, integration_id)
+        provider = vault.catalog.require(integration.provider)
+        settings = domain.patch_integration(_settings_to_patch(vault, integration, patch),
+                                            patch, provider)
+        updated = replace(_with_settings(vault, integration, settings),
+                          updated_at=max(vault.clock.now(),
+                                         integration.updated_at + timedelta(microseconds=1)))
+        changed = IntegrationChanged(environment_id=env.id, integration_id=integration_id,
+                                     change="updated")
+        if await vault.store.update_integration(updated, event=changed,
+                                                read_at=integration.updated_at):
+            forget_integration(vault, env.id, integration_id)
+            vault.kick()
+            return _integration_view(vault, env, updated, settings.client_secret)
+    raise ConflictError(f"integration {integration_id!r} keeps changing; try again",
+                        code="integration_changed")
 
 
 async def delete_integration(vault: Vault, env: Environment, integration_id: str) -> None:

@@ -171,7 +171,8 @@ class Store(Protocol):
         self, environment_id: int, integration_id: str
     ) -> Integration | None: ...
     async def list_integrations(self, environment_id: int) -> list[Integration]: ...
-    async def update_integration(self, integration: Integration, *, event: Event) -> bool: ...
+    async def update_integration(self, integration: Integration, *, event: Event,
+                                 read_at: datetime) -> bool: ...
     async def delete_integration(
         self, environment_id: int, integration_id: str,
         *, events: Callable[[Sequence[Row]], list[Event]],
@@ -294,16 +295,18 @@ class PgStore:
         )
         return [Integration(**dict(r)) for r in rows]
 
-    async def update_integration(self, integration: Integration, *, event: Event) -> bool:
-        """Save new settings and queue `event` (caches elsewhere drop the old ones)."""
+    async def update_integration(self, integration: Integration, *, event: Event,
+                                 read_at: datetime) -> bool:
+        """Save new settings and queue `event` (caches elsewhere drop the old ones), if the
+        row is still as read (`updated_at` = `read_at`); False if it is gone or changed."""
         async with self._pool.acquire() as conn, conn.transaction():
             status = await conn.execute(
                 "UPDATE vault.integrations SET client_id = $3, client_secret_encrypted = $4, "
                 "scopes = $5, provider_config = $6, updated_at = $7 "
-                "WHERE environment_id = $1 AND integration_id = $2",
+                "WHERE environment_id = $1 AND integration_id = $2 AND updated_at = $8",
                 integration.environment_id, integration.integration_id, integration.client_id,
                 integration.client_secret_encrypted, integration.scopes,
-                integration.provider_config, integration.updated_at,
+                integration.provider_config, integration.updated_at, read_at,
             )
             if status != "UPDATE 1":
                 return False

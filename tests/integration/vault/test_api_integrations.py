@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from terapi_common.events import ConnectionDeleted, IntegrationChanged
@@ -203,6 +205,23 @@ async def test_patch_changes_scopes_and_client_secret(api: Api) -> None:
         "type": "OAUTH2", "client_id": "client-123", "client_secret": "****wxyz"
     }
     assert (await api.call("GET", f"/integrations/{integration_id}"))[1] == body
+
+
+async def test_patches_at_the_same_time_both_land(api: Api) -> None:
+    """One admin rotates the client secret while another changes the scopes."""
+    integration_id = await api.create_integration("test-oauth2", credentials=OAUTH2_CREDENTIALS)
+    path = f"/integrations/{integration_id}"
+    for round_number in range(5):
+        scopes = [f"scope-{round_number}"]
+        secret = f"rotated-secret-{round_number:04d}"
+        answers = await asyncio.gather(
+            api.call("PATCH", path, json={"scopes": scopes}),
+            api.call("PATCH", path, json={"credentials": {"client_secret": secret}}),
+        )
+        assert [status for status, _ in answers] == [200, 200], answers
+        body = (await api.call("GET", path))[1]
+        assert body["scopes"] == scopes
+        assert body["credentials"]["client_secret"] == f"****{secret[-4:]}"
 
 
 async def test_patch_changes_provider_config(api: Api) -> None:
