@@ -13,6 +13,7 @@ from aiohttp import web
 from terapi_common import maintenance
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.bus import BackgroundPublisher
+from terapi_common.db import OutboxRelay
 from terapi_common.events import IntegrationChanged
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
@@ -43,6 +44,7 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     own_http = runtime.http is None
     http = runtime.http or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
     gateway = Gateway(
         store=PgStore(runtime.pool),
         bus=runtime.bus,
@@ -53,7 +55,9 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
         catalog=load_catalog(runtime.settings.providers_path),
         http=http,
         publisher=BackgroundPublisher(runtime.bus),
+        kick=relay.kick,
     )
+    relay.start()
     app[GATEWAY] = gateway
     integration_changes = await runtime.bus.subscribe_broadcast(
         queue_name(NAME, "integration_cache"), [IntegrationChanged],
@@ -64,6 +68,7 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     # In-flight requests have finished by now; their events may still be on the way.
     await integration_changes.stop()
     await gateway.publisher.drain()
+    await relay.stop()
     await maintenance.stop(purge)
     if own_http:
         await http.close()

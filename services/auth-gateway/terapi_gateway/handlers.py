@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -61,6 +61,7 @@ class Gateway:
     catalog: Catalog
     http: aiohttp.ClientSession
     publisher: BackgroundPublisher
+    kick: Callable[[], None] = lambda: None  # wakes the outbox relay
     integrations: TtlCache[IntegrationInfo] = field(
         default_factory=lambda: TtlCache(ttl=INTEGRATION_CACHE_SECONDS))
     sessions: TtlCache[ConnectSession] = field(
@@ -225,7 +226,7 @@ async def report_failure(gateway: Gateway, attempt: Attempt, exc: Exception) -> 
                 "provider_error_description": exc.provider_error_description}
         attempt = attempt.log("the provider answered with an error", at=gateway.clock.now(),
                               level="warning", meta={k: v for k, v in meta.items() if v})
-    await report(gateway, attempt.failed(error, now=gateway.clock.now()))
+    await report_durably(gateway, attempt.failed(error, now=gateway.clock.now()))
     log.info("gateway.auth_attempt", outcome="failed", auth_mode=attempt.auth_mode,
              error=error.code)
 
@@ -235,6 +236,18 @@ async def report_success(gateway: Gateway, attempt: Attempt, stored: ConnectionS
     await report(gateway, attempt.succeeded(stored, now=gateway.clock.now()))
     log.info("gateway.auth_attempt", outcome="success", auth_mode=attempt.auth_mode,
              operation=stored.operation)
+
+
+async def report_durably(gateway: Gateway, events: Sequence[Event]) -> None:
+    """A failure's events (its auth.failed webhook among them) are the only record of it:
+    they go through the outbox, which keeps them until the broker has them."""
+    try:
+        await gateway.store.queue_events(events)
+    except Exception:  # noqa: BLE001  # the database is down too: try the broker directly
+        log.exception("gateway.outbox_unavailable")
+        gateway.publisher.publish_soon(events)
+        return
+    gateway.kick()
 
 
 async def report(gateway: Gateway, events: Sequence[Event]) -> None:

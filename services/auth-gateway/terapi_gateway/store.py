@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from terapi_common.db import add_to_outbox
+from terapi_common.events import Event
 from terapi_gateway.domain import ConnectSession
 from terapi_gateway.errors import FlowIdInUseError
 from terapi_gateway.flow import RESULT_LIFETIME, FlowResult, OAuthFlow
@@ -61,6 +63,9 @@ class Store(Protocol):
 
     async def find_result(self, flow_id: uuid.UUID) -> FlowResult | None:
         """The result under a flow id, if any."""
+
+    async def queue_events(self, events: Sequence[Event]) -> None:
+        """Keep events in the outbox until the relay has published them."""
 
     async def purge_expired(self, *, now: datetime) -> int:
         """Drop flows, results and sessions past their lifetime; returns how many rows went."""
@@ -154,6 +159,10 @@ class PgStore:
             flow_id,
         )
         return None if row is None else FlowResult.model_validate(dict(row))
+
+    async def queue_events(self, events: Sequence[Event]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, "gateway", events)
 
     async def purge_expired(self, *, now: datetime) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

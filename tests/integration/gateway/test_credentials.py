@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -299,3 +300,35 @@ async def test_unauthenticated_attempt_publishes_nothing(client, vault: FakeVaul
     assert response.status == 401
     assert bus.published["operation.finished"] == 0
     assert bus.published["auth.failed"] == 0
+
+
+async def test_a_failure_reaches_the_app_after_a_broker_outage(
+    client, vault: FakeVault, bus: MemoryBus, published, monkeypatch
+) -> None:
+    """The failure webhook comes from auth.failed; a broker hiccup must only delay it."""
+    from terapi_common.errors import ServiceUnavailableError
+    from terapi_gateway.keys import GATEWAY
+
+    env = vault.add_environment()
+    real_publish = bus.publish
+
+    async def broker_down(event) -> None:
+        raise ServiceUnavailableError("the message broker is unavailable")
+
+    monkeypatch.setattr(bus, "publish", broker_down)
+    response = await client.post(
+        f"/auth/api-key/nope?public_key={env.public_key}", json={"api_key": "k"}
+    )
+    assert response.status == 404
+    for _ in range(20):  # the relay has tried and failed by now
+        await asyncio.sleep(0.01)
+    assert not [e for e in published if e.type == "auth.failed"]
+
+    monkeypatch.setattr(bus, "publish", real_publish)
+    client.app[GATEWAY].kick()
+    for _ in range(300):
+        if any(e.type == "auth.failed" for e in published):
+            break
+        await asyncio.sleep(0.01)
+    [failed] = [e for e in published if e.type == "auth.failed"]
+    assert failed.error.code == "integration_not_found"
