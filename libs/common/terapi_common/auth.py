@@ -46,9 +46,6 @@ class KeyAuthenticator:
         """The environment of the request's `Authorization: Bearer <secret_key>`."""
         return await self.by_secret_key(bearer_token(request))
 
-    def forget(self) -> None:
-        self._cache.clear()
-
     async def _cached(
         self, key: str, command: AuthenticateSecretKey | ResolvePublicKey
     ) -> EnvironmentIdentity:

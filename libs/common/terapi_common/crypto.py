@@ -193,6 +193,12 @@ def random_token(prefix: str, nbytes: int = 32) -> str:
     return f"{prefix}{secrets.token_urlsafe(nbytes)}"
 
 
+def integration_aad(environment_id: int, integration_id: str) -> str:
+    """Associated data binding an integration's OAuth client to its row, at rest and in
+    transit."""
+    return f"integration:{environment_id}:{integration_id}"
+
+
 def connection_aad(environment_id: int, integration_id: str, connection_id: str) -> str:
     """Associated data binding credentials to one connection, at rest and in transit."""
     return f"connection:{environment_id}:{integration_id}:{connection_id}"

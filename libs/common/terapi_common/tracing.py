@@ -106,8 +106,7 @@ def attached(headers: Mapping[str, Any] | None) -> Iterator[None]:
 
 # Request attributes the server instrumentation records with the raw path and query, where
 # connect session tokens, OAuth codes and states travel.
-_RAW_TARGETS = ("http.target", "url.path")
-_RAW_URLS = ("http.url", "url.full")
+_RAW_REQUEST_ATTRIBUTES = ("http.target", "url.path", "http.url", "url.full")
 
 
 def scrub_request_span(route: str) -> None:
@@ -116,8 +115,6 @@ def scrub_request_span(route: str) -> None:
     current = trace.get_current_span()
     if not current.is_recording():
         return
-    for key in _RAW_TARGETS:
-        current.set_attribute(key, route)
-    for key in _RAW_URLS:
+    for key in _RAW_REQUEST_ATTRIBUTES:
         current.set_attribute(key, route)
     current.set_attribute("url.query", "")

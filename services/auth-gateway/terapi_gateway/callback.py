@@ -25,10 +25,11 @@ NO_STORE_HEADERS = {
 }
 
 
-def page_headers(nonce: str) -> dict[str, str]:
-    """A strict CSP (only our nonce'd script and style) plus the no-store headers."""
+def page_headers(nonce: str, *, calls_back: bool = False) -> dict[str, str]:
+    """A strict CSP (only our nonce'd script and style) plus the no-store headers;
+    `calls_back` lets the page's script call Terapi's own endpoints (the hosted page)."""
     csp = (
-        "default-src 'none'; "
+        "default-src 'none'; " + ("connect-src 'self'; " if calls_back else "") +
         f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sys
 from pathlib import Path
@@ -82,28 +83,27 @@ async def connect_page(request: web.Request) -> web.Response:
     the page sends no referrer and is never cached.
     """
     nonce = secrets.token_urlsafe(18)
-    text = CONNECT_PAGE.read_text().replace("{{nonce}}", nonce)
-    return web.Response(text=text, content_type="text/html", headers=connect_page_headers(nonce))
-
-
-def connect_page_headers(nonce: str) -> dict[str, str]:
-    """The result page's headers, plus calls back to Terapi and popups for OAuth."""
-    headers = page_headers(nonce)
-    headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
-        "default-src 'none';", "default-src 'none'; connect-src 'self';"
-    )
-    return headers
+    text = _file_bytes(CONNECT_PAGE).decode().replace("{{nonce}}", nonce)
+    return web.Response(text=text, content_type="text/html",
+                        headers=page_headers(nonce, calls_back=True))
 
 
 async def sdk_file(request: web.Request) -> web.StreamResponse:
     """The frontend SDK, as the repository has it."""
-    path = SDK_FILES[request.path.rsplit("/", 1)[-1]]
-    if not path.is_file():
+    body = _file_bytes(SDK_FILES[request.path.rsplit("/", 1)[-1]])
+    if body is None:
         raise web.HTTPNotFound()
     return web.Response(
-        body=path.read_bytes(),
+        body=body,
         content_type="application/javascript",
         charset="utf-8",
         headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300",
                  "X-Content-Type-Options": "nosniff"},
     )
+
+
+@functools.cache
+def _file_bytes(path: Path) -> bytes | None:
+    """A static file's content, read once per process (None if it is missing): these pages
+    and scripts ship with the release, so there is nothing to re-read per request."""
+    return path.read_bytes() if path.is_file() else None

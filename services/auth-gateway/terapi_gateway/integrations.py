@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from terapi_common.crypto import DecryptionError
+from terapi_common.crypto import DecryptionError, integration_aad
 from terapi_common.errors import TerapiError
 from terapi_common.events import (
     AuthMode,
@@ -90,7 +90,7 @@ def _unseal_client(gateway: Gateway, environment_id: int, info: IntegrationInfo
                    ) -> OAuthClient | None:
     if info.sealed_config is None:
         return None
-    aad = f"integration:{environment_id}:{info.integration_id}"
+    aad = integration_aad(environment_id, info.integration_id)
     try:
         return client_from_config(gateway.key_ring.unseal(info.sealed_config, aad=aad))
     except (DecryptionError, ValueError):
@@ -146,15 +146,12 @@ async def describe(gateway: Gateway, caller: Caller, integration_id: str) -> dic
 
 
 async def describe_all(gateway: Gateway, caller: Caller) -> list[dict[str, Any]]:
-    """The integrations a connect session may open (all of the environment's if it names none)."""
+    """The integrations a connect session may open (all of the environment's if it names none;
+    the vault lists only those the session allows)."""
     listed = await list_integrations(gateway, caller.environment_id, caller.allowed_integrations)
     views = []
     for info in listed:
         provider = gateway.catalog.get(info.provider)
-        if provider is not None and check_allowed(caller, info.integration_id):
+        if provider is not None:
             views.append(public_view(info, provider))
     return views
-
-
-def check_allowed(caller: Caller, integration_id: str) -> bool:
-    return caller.allowed_integrations is None or integration_id in caller.allowed_integrations

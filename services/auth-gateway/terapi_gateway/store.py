@@ -13,7 +13,7 @@ from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
 from terapi_gateway.domain import ConnectSession
 from terapi_gateway.errors import FlowIdInUseError
-from terapi_gateway.flow import RESULT_LIFETIME, FlowResult, OAuthFlow
+from terapi_gateway.flow import RESULT_LIFETIME, FlowResult, OAuthFlow, pending
 
 FLOW_COLUMNS = (
     "id, environment_id, environment_name, integration_id, connection_id, provider, auth_mode,"
@@ -112,9 +112,8 @@ class PgStore:
     ) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             if flow.flow_id is not None:
-                pending = FlowResult(status="pending", integration_id=flow.integration_id,
-                                     connection_id=flow.connection_id)
-                if not await _insert_result(conn, flow.environment_id, flow.flow_id, pending,
+                started = pending(flow.integration_id, flow.connection_id)
+                if not await _insert_result(conn, flow.environment_id, flow.flow_id, started,
                                             now=now):
                     raise FlowIdInUseError("this flow_id was used already; start with a new one")
             await conn.execute(

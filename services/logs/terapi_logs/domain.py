@@ -14,6 +14,7 @@ from terapi_common.events import (
     WebhookAbandoned,
     WebhookDelivered,
 )
+from terapi_common.text import without_nul
 
 OperationStatus = Literal["running", "success", "failed"]
 
@@ -92,17 +93,6 @@ def storable(record: OperationRecord) -> OperationRecord:
     return replace(
         record, **{f.name: without_nul(getattr(record, f.name)) for f in fields(record)}
     )
-
-
-def without_nul(value: Any) -> Any:
-    """`value` with NUL removed from every string in it."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value
 
 
 def duration_ms(started_at: datetime, ended_at: datetime | None) -> int | None:

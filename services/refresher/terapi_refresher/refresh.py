@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import aiohttp
 
 from terapi_common.bus import Bus
 from terapi_common.clock import Clock
-from terapi_common.crypto import KeyRing, connection_aad
+from terapi_common.crypto import KeyRing, connection_aad, integration_aad
 from terapi_common.errors import ProviderError, ServiceUnavailableError
 from terapi_common.events import (
     CredentialsRefreshed,
@@ -47,10 +48,6 @@ class Tools:
     write_back_pause: float = 0.5
 
 
-def integration_aad(environment_id: int, integration_id: str) -> str:
-    return f"integration:{environment_id}:{integration_id}"
-
-
 async def read_connection(item: DueRefresh, tools: Tools) -> SealedConnection:
     """The connection's sealed credentials and facts, as the vault has them now."""
     sealed = await tools.bus.request(GetConnectionCredentials(
@@ -64,7 +61,8 @@ async def renew(item: DueRefresh, sealed: SealedConnection, tools: Tools) -> Pen
     """Ask the provider for new credentials; raises ProviderError when it refuses."""
     aad = connection_aad(item.environment_id, item.integration_id, item.connection_id)
     credentials = tools.key_ring.unseal(sealed.sealed_credentials, aad=aad)
-    config = _integration_config(sealed, tools.key_ring, item)
+    config = integration_config(tools.key_ring, sealed.sealed_config, item.environment_id,
+                                item.integration_id)
     provider = resolve_provider(tools.catalog.require(sealed.provider),
                                 config.get("provider_config"))
     grant = domain.refresh_grant(credentials)
@@ -99,21 +97,26 @@ async def _store(command: StoreRefreshedCredentials, tools: Tools) -> bool:
     return reply.stored
 
 
-def _integration_config(sealed: SealedConnection, key_ring: KeyRing, item: DueRefresh
-                        ) -> dict[str, Any]:
-    if sealed.sealed_config is None:
+def integration_config(key_ring: KeyRing, sealed_config: str | None, environment_id: int,
+                       integration_id: str) -> dict[str, Any]:
+    """The integration's OAuth client and provider settings, as the vault sealed them."""
+    if sealed_config is None:
         return {}
-    return key_ring.unseal(sealed.sealed_config,
-                           aad=integration_aad(item.environment_id, item.integration_id))
+    return key_ring.unseal(sealed_config, aad=integration_aad(environment_id, integration_id))
+
+
+def client_for(credentials: Mapping[str, Any], config: Mapping[str, Any]) -> ClientCredentials:
+    """The connection's own client (client credentials connections) or else the integration's."""
+    return ClientCredentials(
+        client_id=credentials.get("client_id") or config.get("client_id") or "",
+        client_secret=credentials.get("client_secret") or config.get("client_secret"),
+    )
 
 
 async def _renew(provider: Provider, credentials: dict[str, Any], config: dict[str, Any],
                  grant: dict[str, str], sealed: SealedConnection, tools: Tools
                  ) -> dict[str, Any]:
-    client = ClientCredentials(
-        client_id=credentials.get("client_id") or config.get("client_id") or "",
-        client_secret=credentials.get("client_secret") or config.get("client_secret"),
-    )
+    client = client_for(credentials, config)
     url = interpolate(provider.refresh_url or provider.token_url or "",
                       connection_config=sealed.connection_config)
     params = provider.refresh_params if grant["grant_type"] == "refresh_token" else (

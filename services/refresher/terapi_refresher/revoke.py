@@ -5,10 +5,10 @@ from __future__ import annotations
 from terapi_common.crypto import connection_aad
 from terapi_common.errors import ProviderError
 from terapi_common.events import RevocationResult, RevokeCredentials
-from terapi_common.oauth2 import ClientCredentials, build_token_request, resolve_provider
+from terapi_common.oauth2 import build_token_request, resolve_provider
 from terapi_common.providers import interpolate
 from terapi_refresher import provider_http
-from terapi_refresher.refresh import Tools, integration_aad
+from terapi_refresher.refresh import Tools, client_for, integration_config
 
 
 async def on_revoke_credentials(command: RevokeCredentials, *, tools: Tools) -> RevocationResult:
@@ -16,9 +16,8 @@ async def on_revoke_credentials(command: RevokeCredentials, *, tools: Tools) -> 
     provider = tools.catalog.get(command.provider)
     if provider is None:
         return RevocationResult(revoked=False, detail="unknown provider")
-    config = tools.key_ring.unseal(
-        command.sealed_config, aad=integration_aad(command.environment_id, command.integration_id)
-    ) if command.sealed_config else {}
+    config = integration_config(tools.key_ring, command.sealed_config, command.environment_id,
+                                command.integration_id)
     provider = resolve_provider(provider, config.get("provider_config"))
     if not provider.revocation_url:
         return RevocationResult(revoked=False, detail="the provider has no revocation endpoint")
@@ -27,10 +26,7 @@ async def on_revoke_credentials(command: RevokeCredentials, *, tools: Tools) -> 
     hint, token = _token_to_revoke(credentials)
     if token is None:
         return RevocationResult(revoked=False, detail="no token to revoke")
-    client = ClientCredentials(
-        client_id=credentials.get("client_id") or config.get("client_id") or "",
-        client_secret=credentials.get("client_secret") or config.get("client_secret"),
-    )
+    client = client_for(credentials, config)
     request = build_token_request(
         provider, url=interpolate(provider.revocation_url,
                                   connection_config=command.connection_config),

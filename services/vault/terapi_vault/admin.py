@@ -9,10 +9,8 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 
-from terapi_common.crypto import DecryptionError, KeyRing, connection_aad
-from terapi_common.db import migrate
+from terapi_common.crypto import DecryptionError, KeyRing, connection_aad, integration_aad
 from terapi_vault import domain, errors, handlers
-from terapi_vault.app import MIGRATIONS, SCHEMA
 from terapi_vault.rotation_store import (
     CONNECTIONS,
     ENVIRONMENTS,
@@ -28,9 +26,8 @@ REENCRYPTION_BATCH_SIZE = 500
 
 
 async def ensure_default_environments(pool: asyncpg.Pool, key_ring: KeyRing) -> None:
-    """Apply the vault's migrations, then create `dev` and `prod` when missing (idempotent)."""
-    async with pool.acquire() as conn:
-        await migrate(conn, SCHEMA, MIGRATIONS)
+    """Create `dev` and `prod` when missing (idempotent); the vault's tables must exist
+    (`terapi migrate` applies every service's migrations first)."""
     await handlers.create_default_environments(PgStore(pool), key_ring)
 
 
@@ -81,7 +78,7 @@ def _environment_aads(key: tuple[Any, ...]) -> tuple[str, ...]:
 
 
 def _integration_aads(key: tuple[Any, ...]) -> tuple[str, ...]:
-    return (domain.integration_aad(*key),)
+    return (integration_aad(*key),)
 
 
 def _connection_aads(key: tuple[Any, ...]) -> tuple[str, ...]:

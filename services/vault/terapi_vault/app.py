@@ -79,7 +79,7 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     vault = Vault(
         store=store,
         key_ring=key_ring,
-        catalog=load_catalog(getattr(runtime.settings, "providers_path", None)),
+        catalog=load_catalog(runtime.settings.providers_path),
         keys=EnvironmentKeys(store),
         clock=runtime.clock,
         public_base=runtime.settings.public_base,

@@ -87,11 +87,6 @@ class IntegrationSettings:
     provider_config: dict[str, Any] = field(default_factory=dict)
 
 
-def integration_aad(environment_id: int, integration_id: str) -> str:
-    """Associated data binding an integration's client secret to its row."""
-    return f"integration:{environment_id}:{integration_id}"
-
-
 def secret_key_aad(environment_id: int) -> str:
     return f"environment:{environment_id}:secret_key"
 

@@ -17,6 +17,7 @@ from terapi_common.crypto import (
     DecryptionError,
     KeyRing,
     connection_aad,
+    integration_aad,
     random_token,
     sha256_hex,
 )
@@ -164,7 +165,7 @@ def sealed_client_config(vault: Vault, integration: Integration) -> str | None:
         return None
     return vault.key_ring.seal(
         domain.client_config(settings),
-        aad=domain.integration_aad(integration.environment_id, integration.integration_id),
+        aad=integration_aad(integration.environment_id, integration.integration_id),
     )
 
 
@@ -172,7 +173,7 @@ def integration_settings(vault: Vault, integration: Integration) -> IntegrationS
     """The integration's settings with its client secret decrypted."""
     secret = None
     if integration.client_secret_encrypted is not None:
-        aad = domain.integration_aad(integration.environment_id, integration.integration_id)
+        aad = integration_aad(integration.environment_id, integration.integration_id)
         try:
             secret = vault.key_ring.decrypt_json(integration.client_secret_encrypted, aad=aad)
         except DecryptionError:
@@ -190,7 +191,7 @@ def _with_settings(
     vault: Vault, integration: Integration, settings: IntegrationSettings
 ) -> Integration:
     secret = settings.client_secret
-    aad = domain.integration_aad(integration.environment_id, integration.integration_id)
+    aad = integration_aad(integration.environment_id, integration.integration_id)
     return replace(
         integration,
         client_id=settings.client_id,

@@ -1,10 +1,10 @@
 """A few database connections pinned for the hot credential read.
 
-Going through the pool costs every request an acquire, a release and the reset query
-asyncpg runs on release (`RESET ALL; CLOSE ALL; UNLISTEN *; ...`), which is a second
-round trip. The read needs none of it: it is one prepared SELECT outside any
-transaction and leaves no session state behind, so a few connections are taken from
-the pool once and shared by all reads. A connection that fails or is interrupted goes
+Going through the pool costs every request an acquire and a release (the pool's reset
+is already cheap: `db.create_pool` only rolls back an open transaction). The read needs
+neither: it is one prepared SELECT outside any transaction and leaves no session state
+behind, so a few connections are taken from the pool once and shared by all reads
+on cache misses. A connection that fails or is interrupted goes
 back to the pool (which resets or discards it) and its slot is refilled on next use.
 """
 

@@ -240,14 +240,3 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
         return [ipaddress.IPv4Address(b"".join(ip.packed[part] for part in layout))
                 for layout in _LOCAL_USE_LAYOUTS]
     return []
-
-
-def without_nul(value: Any) -> Any:
-    """`value` with NUL removed from every string in it: PostgreSQL text and jsonb refuse it."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value

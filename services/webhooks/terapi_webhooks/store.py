@@ -10,7 +10,8 @@ import asyncpg
 from terapi_common import maintenance
 from terapi_common.db import add_to_outbox, claim_event, prune_processed_events
 from terapi_common.events import Event
-from terapi_webhooks.domain import Delivery, NewDelivery, Outcome, without_nul
+from terapi_common.text import without_nul
+from terapi_webhooks.domain import Delivery, NewDelivery, Outcome
 
 SCHEMA = "webhooks"
 CONSUMER = "webhooks.deliveries"

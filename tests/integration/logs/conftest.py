@@ -20,7 +20,6 @@ from terapi_common.memory_bus import MemoryBus
 from terapi_common.runtime import Runtime, build_app
 from terapi_common.settings import TerapiSettings
 from terapi_logs import app as logs_app
-from tests.conftest import FAST_RETRIES
 
 
 def new_environment_id() -> int:
@@ -60,14 +59,6 @@ class FakeVault:
         if found is None:
             raise UnauthorizedError("unknown secret key", code="invalid_secret_key")
         return found
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[MemoryBus]:
-    instance = MemoryBus(retry_delays=FAST_RETRIES)
-    await instance.connect()
-    yield instance
-    await instance.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,19 +15,6 @@ from tests.integration.refresher.conftest import wait_published
 pytestmark = pytest.mark.integration
 
 
-class PublishFailingBus:
-    """The bus with the broker refusing publishes; requests still get through."""
-
-    def __init__(self, bus) -> None:
-        self._bus = bus
-
-    async def request(self, command, **kwargs):
-        return await self._bus.request(command, **kwargs)
-
-    async def publish(self, event: Event) -> None:
-        raise ServiceUnavailableError("the broker is unreachable")
-
-
 async def _fail_rounds(setup, rounds: int) -> None:
     scheduler = Scheduler(setup["store"], setup["tools"])
     for _ in range(rounds):
@@ -36,10 +22,20 @@ async def _fail_rounds(setup, rounds: int) -> None:
         setup["clock"].advance(hours=2)
 
 
-async def test_dead_grant_notice_outlives_a_failed_publish(setup) -> None:
+async def test_dead_grant_notice_outlives_a_failed_publish(setup, monkeypatch) -> None:
+    """The broker refuses the notice: it stays in the outbox and goes out once it is back."""
     setup["vault"].credentials["refresh_token"] = "rt-revoked-by-user"
-    tools = replace(setup["tools"], bus=PublishFailingBus(setup["bus"]))
-    await Scheduler(setup["store"], tools).run_once()
+    real_publish = setup["bus"].publish
+
+    async def broker_down(event: Event) -> None:
+        raise ServiceUnavailableError("the broker is unreachable")
+
+    monkeypatch.setattr(setup["bus"], "publish", broker_down)
+    await Scheduler(setup["store"], setup["tools"]).run_once()
+    assert await wait_published(setup["published"], RefreshFailed, within=0.3) == []
+    assert await setup["pool"].fetchval("SELECT count(*) FROM refresher.outbox") > 0
+
+    monkeypatch.setattr(setup["bus"], "publish", real_publish)
     failed = await wait_published(setup["published"], RefreshFailed)
     assert [e.connection_id for e in failed] == ["alice"]
 

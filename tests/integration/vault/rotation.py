@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from terapi_common.crypto import KeyRing, connection_aad
+from terapi_common.crypto import KeyRing, connection_aad, integration_aad
 from terapi_common.db import create_pool, migrate
 from terapi_vault import domain
 from terapi_vault.app import MIGRATIONS, SCHEMA
@@ -68,7 +68,7 @@ async def write_rows(pool: asyncpg.Pool, key_ring: KeyRing, *, environments: int
 
 async def add_integration(store: PgStore, key_ring: KeyRing, env_id: int, integration_id: str,
                           *, client_secret: str | None) -> None:
-    aad = domain.integration_aad(env_id, integration_id)
+    aad = integration_aad(env_id, integration_id)
     await store.insert_integration(domain.Integration(
         environment_id=env_id, integration_id=integration_id, provider=integration_id,
         auth_mode="OAUTH2" if client_secret else "API_KEY",

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from terapi_common.crypto import KeyRing, connection_aad, generate_key
+from terapi_common.crypto import KeyRing, connection_aad, generate_key, integration_aad
 from terapi_vault import domain
 from terapi_vault.admin import environment_keys, reencrypt
 from terapi_vault.rotation_store import CONNECTIONS, EncryptedRow, EncryptedTable, PgRotationStore
@@ -65,7 +65,7 @@ async def test_every_old_row_moves_to_the_newest_key_and_reads_the_same(pool) ->
         integration = await store.get_integration(env_id, integration_id)
         assert NEW_ONLY.decrypt_json(
             integration.client_secret_encrypted,
-            aad=domain.integration_aad(env_id, integration_id),
+            aad=integration_aad(env_id, integration_id),
         ) == secret
     for key, credentials in written.credentials.items():
         blob = await credentials_of(pool, key)

@@ -10,8 +10,9 @@ import pytest
 from terapi_common.crypto import sha256_hex
 from terapi_common.errors import InvalidInputError, NotFoundError
 from terapi_common.events import ConnectionDeleted, event_from_wire
-from terapi_vault.admin import ensure_default_environments, environment_keys
+from terapi_vault.admin import environment_keys
 from terapi_vault.domain import Integration, stored_events
+from terapi_vault.handlers import create_environment
 from terapi_vault.inputs import ConnectionQuery
 from terapi_vault.store import NewConnection, PgStore, StoredEvents
 from tests.conftest import unique
@@ -71,14 +72,16 @@ async def store(pool, env: Env) -> PgStore:
     return PgStore(pool)
 
 
-async def test_default_environments_exist_once_when_ensured_concurrently(
-    pool, key_ring, client
+async def test_replicas_racing_to_create_an_environment_create_it_once(
+    pool, key_ring, store: PgStore
 ) -> None:
-    await asyncio.gather(*(ensure_default_environments(pool, key_ring) for _ in range(3)))
-    rows = await pool.fetch(
-        "SELECT name FROM vault.environments WHERE name = ANY($1::text[])", ["dev", "prod"]
-    )
-    assert sorted(r["name"] for r in rows) == ["dev", "prod"]
+    """Replicas starting together each try to create the default environments."""
+    name = unique("env")
+    created = await asyncio.gather(*(create_environment(store, key_ring, name)
+                                     for _ in range(3)))
+    assert sorted(created) == [False, False, True]
+    rows = await pool.fetch("SELECT name FROM vault.environments WHERE name = $1", name)
+    assert len(rows) == 1
 
 
 async def test_environment_keys_show_a_secret_key_that_finds_the_environment(

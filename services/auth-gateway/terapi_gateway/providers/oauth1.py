@@ -12,12 +12,10 @@ from urllib.parse import parse_qsl
 
 from authlib.oauth1.rfc5849.client_auth import ClientAuth
 
-from terapi_common.oauth2 import MAX_PROVIDER_TEXT
+from terapi_common.oauth2 import FORM, MAX_PROVIDER_TEXT
 from terapi_common.providers import Provider, interpolate, render_params
 from terapi_gateway.errors import InvalidTokenResponseError, TokenExchangeFailedError
 from terapi_gateway.providers.oauth2 import OAuthClient, ProviderRequest, add_query
-
-FORM = "application/x-www-form-urlencoded"
 
 
 def _signed(url: str, auth: ClientAuth) -> ProviderRequest:
