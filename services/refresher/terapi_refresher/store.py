@@ -14,6 +14,9 @@ from terapi_common import db, maintenance
 from terapi_common.events import Event
 
 SCHEMA = "refresher"
+# Forgets renewed credentials held for a write-back.
+_NO_PENDING = ("pending_sealed = NULL, pending_version = NULL, pending_expires_at = NULL, "
+               "pending_held_at = NULL")
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,7 @@ class PgStore:
 
     async def drop_pending(self, item: DueRefresh) -> None:
         await self._pool.execute(
-            "UPDATE refresher.schedules SET pending_sealed = NULL, pending_version = NULL,"
-            " pending_expires_at = NULL, pending_held_at = NULL, updated_at = now()"
+            f"UPDATE refresher.schedules SET {_NO_PENDING}, updated_at = now()"  # noqa: S608  # fixed text
             " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3",
             *_key(item),
         )
@@ -150,9 +152,8 @@ class PgStore:
                 await self._stop(conn, *_key(item))
             else:
                 await conn.execute(
-                    "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = 0,"
-                    " notified = false, pending_sealed = NULL, pending_version = NULL,"
-                    " pending_expires_at = NULL, pending_held_at = NULL, updated_at = now()"
+                    "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = 0,"  # noqa: S608  # fixed text
+                    f" notified = false, {_NO_PENDING}, updated_at = now()"
                     " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3"
                     " AND next_refresh_at IS NOT NULL",  # deleted meanwhile: stays deleted
                     *_key(item), next_refresh_at,
@@ -220,8 +221,7 @@ class PgStore:
                     connection_id: str) -> None:
         # A tombstone rather than a delete, so the row still outranks older events.
         await conn.execute(
-            "UPDATE refresher.schedules SET next_refresh_at = NULL, pending_sealed = NULL,"
-            " pending_version = NULL, pending_expires_at = NULL, pending_held_at = NULL,"
+            f"UPDATE refresher.schedules SET next_refresh_at = NULL, {_NO_PENDING},"  # noqa: S608  # fixed text
             " updated_at = now()"
             " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3",
             environment_id, integration_id, connection_id,

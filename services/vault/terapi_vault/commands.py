@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from terapi_common.crypto import DecryptionError
 from terapi_common.errors import UnauthorizedError
 from terapi_common.events import (
     AuthenticateSecretKey,
@@ -30,6 +29,7 @@ from terapi_vault import credentials, domain, errors, views
 from terapi_vault.domain import Environment, Integration
 from terapi_vault.handlers import (
     Vault,
+    decrypt_or_unreadable,
     require_environment,
     require_integration,
     sealed_client_config,
@@ -108,13 +108,10 @@ async def sign_webhook(command: SignWebhook, *, vault: Vault) -> WebhookSignatur
     secrets = await vault.store.environment_secrets(command.environment_id)
     if secrets is None:
         raise errors.environment_not_found(command.environment_id)
-    try:
-        secret = vault.key_ring.decrypt_json(
-            secrets.webhook_secret_encrypted,
-            aad=domain.webhook_secret_aad(command.environment_id),
-        )
-    except DecryptionError:
-        raise errors.credentials_unreadable("webhook secret") from None
+    secret = decrypt_or_unreadable(
+        vault, secrets.webhook_secret_encrypted, what="webhook secret",
+        aad=domain.webhook_secret_aad(command.environment_id),
+        environment_id=command.environment_id)
     return WebhookSignature(signature=sign(
         secret, webhook_id=command.webhook_id, timestamp=command.timestamp,
         payload=command.payload,

@@ -19,6 +19,7 @@ from terapi_vault import domain, errors
 from terapi_vault.handlers import (
     Vault,
     connection_target,
+    decrypt_or_unreadable,
     forget_integration,
     require_environment,
     require_integration,
@@ -94,10 +95,8 @@ async def get_connection_credentials(
         )
     integration = await require_integration(vault, environment.id, command.integration_id)
     aad = connection_aad(environment.id, command.integration_id, command.connection_id)
-    try:
-        credentials = vault.key_ring.decrypt_json(row["credentials_encrypted"], aad=aad)
-    except DecryptionError:
-        raise errors.credentials_unreadable("credentials") from None
+    credentials = decrypt_or_unreadable(vault, row["credentials_encrypted"], aad=aad,
+                                        what="credentials", connection_id=command.connection_id)
     sealed_config = sealed_client_config(vault, integration)
     return SealedConnection(
         connection_id=row["connection_id"], integration_id=row["integration_id"],

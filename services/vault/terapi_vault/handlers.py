@@ -158,6 +158,17 @@ async def require_integration(
     return integration
 
 
+def decrypt_or_unreadable(vault: Vault, blob: bytes, *, aad: str, what: str,
+                          **ids: Any) -> Any:
+    """A stored value decrypted; one that will not decrypt is logged by its ids (never its
+    ciphertext) and answered as `credentials_unreadable`."""
+    try:
+        return vault.key_ring.decrypt_json(blob, aad=aad)
+    except DecryptionError:
+        log.warning("vault.ciphertext_unreadable", what=what, **ids)
+        raise errors.credentials_unreadable(what) from None
+
+
 def sealed_client_config(vault: Vault, integration: Integration) -> str | None:
     """The integration's OAuth client, sealed for the gateway or refresher; None without one."""
     settings = integration_settings(vault, integration)
@@ -173,12 +184,10 @@ def integration_settings(vault: Vault, integration: Integration) -> IntegrationS
     """The integration's settings with its client secret decrypted."""
     secret = None
     if integration.client_secret_encrypted is not None:
-        aad = integration_aad(integration.environment_id, integration.integration_id)
-        try:
-            secret = vault.key_ring.decrypt_json(integration.client_secret_encrypted, aad=aad)
-        except DecryptionError:
-            log.warning("integration.secret_unreadable", integration_id=integration.integration_id)
-            raise errors.credentials_unreadable("client credentials") from None
+        secret = decrypt_or_unreadable(
+            vault, integration.client_secret_encrypted, what="client credentials",
+            aad=integration_aad(integration.environment_id, integration.integration_id),
+            integration_id=integration.integration_id)
     return IntegrationSettings(
         client_id=integration.client_id,
         client_secret=secret,
@@ -328,16 +337,10 @@ async def read_connection(
     """The hot path: one indexed SELECT, one AES-GCM decrypt."""
     rows = await vault.store.read_connection(env.id, connection_id, integration_id)
     row = domain.pick_connection(rows, connection_id, integration_id)
-    aad = connection_aad(env.id, row["integration_id"], connection_id)
-    try:
-        credentials = vault.key_ring.decrypt_json(row["credentials_encrypted"], aad=aad)
-    except DecryptionError:
-        log.warning(
-            "connection.credentials_unreadable",
-            environment_id=env.id, integration_id=row["integration_id"],
-            connection_id=connection_id,
-        )
-        raise errors.credentials_unreadable("credentials") from None
+    credentials = decrypt_or_unreadable(
+        vault, row["credentials_encrypted"], what="credentials",
+        aad=connection_aad(env.id, row["integration_id"], connection_id),
+        environment_id=env.id, integration_id=row["integration_id"], connection_id=connection_id)
     credentials = domain.public_credentials(
         credentials, include_refresh_token=include_refresh_token
     )
