@@ -7,6 +7,7 @@ tracing and outcome rules are written once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
@@ -228,15 +229,21 @@ def no_answer(command: Command, timeout: float) -> ServiceUnavailableError:
     )
 
 
+PUBLISH_LINGER_SECONDS = 0.002
+
+
 class BackgroundPublisher:
     """Publishes events off the request path; `drain()` waits for them (graceful stop).
 
     For events whose loss would cost a log entry at worst (the outcome itself is already
-    committed elsewhere): the caller answers without waiting for the broker's confirm.
+    committed elsewhere): the caller answers without waiting for the broker's confirm, and
+    the events wait `linger` seconds so that the answer leaves before the broker and the
+    consumers wake up to compete with it for the CPU.
     """
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, linger: float = PUBLISH_LINGER_SECONDS) -> None:
         self._bus = bus
+        self._linger = linger
         self._tasks = Background()
 
     def publish_soon(self, events: Sequence[Event]) -> None:
@@ -244,6 +251,8 @@ class BackgroundPublisher:
 
     async def _publish(self, events: list[Event]) -> None:
         try:
+            if self._linger:
+                await asyncio.sleep(self._linger)
             await self._bus.publish_many(events)
         except Exception:  # noqa: BLE001  # the outcome stands; only its record is lost
             log.exception("events.not_published", events=[e.type for e in events])

@@ -1,7 +1,9 @@
 """A small in-process TTL cache for facts that other services own.
 
 Entries expire after `ttl` seconds; owners announce changes with events, and the
-subscriber calls `forget` so a change shows at once, the TTL bounding any miss.
+subscriber calls `forget` so a change shows at once, the TTL bounding any miss. A lookup
+that may race with a change notes `epoch` before asking the owner and hands it to `put`,
+so an answer older than the announcement is not kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ class TtlCache(Generic[Value]):
         self._max = max_entries
         self._now = monotonic
         self._entries: dict[Hashable, tuple[float, Value]] = {}
+        self._epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        """Bumped by every `forget` and `clear`."""
+        return self._epoch
 
     def get(self, key: Hashable) -> Value | None:
         hit = self._entries.get(key)
@@ -32,15 +40,18 @@ class TtlCache(Generic[Value]):
             return None
         return hit[1]
 
-    def put(self, key: Hashable, value: Value) -> None:
-        if self._ttl <= 0:
+    def put(self, key: Hashable, value: Value, *, read_at: int | None = None) -> None:
+        """Keep `value`, unless something was forgotten since `read_at` (an `epoch`)."""
+        if self._ttl <= 0 or (read_at is not None and read_at != self._epoch):
             return
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[key] = (self._now() + self._ttl, value)
 
     def forget(self, key: Hashable) -> None:
+        self._epoch += 1
         self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self._epoch += 1
         self._entries.clear()

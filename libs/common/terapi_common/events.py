@@ -192,6 +192,13 @@ class IntegrationChanged(Event):
     change: Literal["updated", "deleted"]
 
 
+class EnvironmentChanged(Event):
+    """An environment's settings (webhook URLs and toggles, callback URL) changed: caches
+    of them must go."""
+
+    type: ClassVar[str] = "environment.changed"
+
+
 class OperationStarted(Event):
     """An attempt began; the logs service shows it as running."""
 

@@ -22,7 +22,13 @@ from terapi_common.crypto import (
     sha256_hex,
 )
 from terapi_common.errors import ConflictError, TerapiError
-from terapi_common.events import Event, IntegrationChanged, Reply, RevokeCredentials
+from terapi_common.events import (
+    EnvironmentChanged,
+    Event,
+    IntegrationChanged,
+    Reply,
+    RevokeCredentials,
+)
 from terapi_common.providers import Catalog
 from terapi_vault import domain, errors, views
 from terapi_vault.auth import EnvironmentKeys
@@ -139,10 +145,14 @@ async def show_environment(vault: Vault, env: Environment) -> dict[str, Any]:
 async def update_environment(
     vault: Vault, env: Environment, patch: EnvironmentPatch
 ) -> dict[str, Any]:
-    updated = await vault.store.update_environment(env.id, patch.changes(), now=vault.clock.now())
+    updated = await vault.store.update_environment(
+        env.id, patch.changes(), now=vault.clock.now(),
+        event=EnvironmentChanged(environment_id=env.id),
+    )
     if updated is None:
         raise errors.environment_not_found(env.id)
     vault.keys.forget()
+    vault.kick()
     return views.environment_view(updated, public_base=vault.public_base)
 
 

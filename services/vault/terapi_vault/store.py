@@ -164,7 +164,7 @@ class Store(Protocol):
     async def environment_by_public_key(self, public_key: str) -> Environment | None: ...
     async def environment_secrets(self, environment_id: int) -> EnvironmentSecrets | None: ...
     async def update_environment(
-        self, environment_id: int, changes: Mapping[str, Any], *, now: datetime
+        self, environment_id: int, changes: Mapping[str, Any], *, now: datetime, event: Event
     ) -> Environment | None: ...
     async def insert_integration(self, integration: Integration) -> bool: ...
     async def get_integration(
@@ -256,16 +256,21 @@ class PgStore:
         return EnvironmentSecrets(**dict(row)) if row else None
 
     async def update_environment(
-        self, environment_id: int, changes: Mapping[str, Any], *, now: datetime
+        self, environment_id: int, changes: Mapping[str, Any], *, now: datetime, event: Event
     ) -> Environment | None:
+        """Apply `changes` and queue `event` (caches of the settings elsewhere drop them)."""
         names = [n for n in changes if n in _EDITABLE_ENVIRONMENT]
         sets = "".join(f"{name} = ${i}, " for i, name in enumerate(names, start=3))
-        row = await self._pool.fetchrow(
-            f"UPDATE vault.environments SET {sets}updated_at = $2 WHERE id = $1 "  # noqa: S608  # column names come from a fixed set
-            f"RETURNING {_ENVIRONMENT}",
-            environment_id, now, *(changes[n] for n in names),
-        )
-        return Environment(**dict(row)) if row else None
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE vault.environments SET {sets}updated_at = $2 WHERE id = $1 "  # noqa: S608  # column names come from a fixed set
+                f"RETURNING {_ENVIRONMENT}",
+                environment_id, now, *(changes[n] for n in names),
+            )
+            if row is None:
+                return None
+            await add_to_outbox(conn, SCHEMA, [event])
+        return Environment(**dict(row))
 
     # -- integrations
 

@@ -12,7 +12,13 @@ from aiohttp import web
 
 from terapi_common import maintenance
 from terapi_common.db import OutboxRelay
-from terapi_common.events import AuthFailed, ConnectionCreated, ConnectionUpdated, RefreshFailed
+from terapi_common.events import (
+    AuthFailed,
+    ConnectionCreated,
+    ConnectionUpdated,
+    EnvironmentChanged,
+    RefreshFailed,
+)
 from terapi_common.runtime import RUNTIME, Runtime
 from terapi_common.settings import WebhookSettings
 from terapi_common.topology import queue_name
@@ -26,6 +32,10 @@ from terapi_webhooks.targets import public_only_session
 NAME = "webhooks"
 SCHEMA = "webhooks"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# How long an environment's webhook targets are kept when no change announcement arrives
+# (the vault announces every change; this bounds a missed announcement).
+TARGETS_CACHE_SECONDS = 10.0
 
 SUBSCRIPTIONS = {
     "on_connection_created": ConnectionCreated,
@@ -71,11 +81,17 @@ async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=runtime.clock, settings=dispatch_settings(settings, runtime),
         on_recorded=relay.kick,
     )
+    targets = handlers.EnvironmentTargets(runtime.bus, ttl=TARGETS_CACHE_SECONDS)
     handle = partial(
         handlers.on_notifying_event, store=store, bus=runtime.bus, clock=runtime.clock,
-        wake=dispatcher.kick,
+        wake=dispatcher.kick, targets=targets,
     )
-    subscriptions = [
+    # Subscribed first, so no change made while the handlers start can be missed.
+    subscriptions = [await runtime.bus.subscribe_broadcast(
+        queue_name(NAME, "targets_cache"), [EnvironmentChanged],
+        partial(handlers.on_environment_changed, targets=targets),
+    )]
+    subscriptions += [
         await runtime.bus.subscribe(queue_name(NAME, name), [event_type], handle)
         for name, event_type in SUBSCRIPTIONS.items()
     ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 
 import structlog
 
 from terapi_common.bus import Bus, InvalidMessageError, RetryableError
+from terapi_common.cache import TtlCache
 from terapi_common.clock import Clock
 from terapi_common.errors import NotFoundError, TerapiError
-from terapi_common.events import GetWebhookTargets, WebhookTargets
+from terapi_common.events import EnvironmentChanged, GetWebhookTargets, WebhookTargets
 from terapi_webhooks import domain
 from terapi_webhooks.domain import NotifyingEvent
 from terapi_webhooks.store import Store
@@ -19,20 +21,62 @@ log = structlog.get_logger("terapi.webhooks")
 
 
 async def on_notifying_event(
-    event: NotifyingEvent, *, store: Store, bus: Bus, clock: Clock, wake: Callable[[], None]
+    event: NotifyingEvent, *, store: Store, bus: Bus, clock: Clock, wake: Callable[[], None],
+    targets: EnvironmentTargets | None = None,
 ) -> None:
     """Create one webhook per target URL of the event's environment, once per event."""
     if not domain.is_notifying(event):
         return
-    targets = await fetch_targets(bus, event.environment_id)
-    if targets is None:
+    wanted = await (targets.get(event.environment_id) if targets is not None
+                    else fetch_targets(bus, event.environment_id))
+    if wanted is None:
         return
-    ids = [domain.webhook_id(secrets.token_bytes(domain.WEBHOOK_ID_BYTES)) for _ in targets.urls]
-    planned = domain.plan_deliveries(event, targets, ids)
+    ids = [domain.webhook_id(secrets.token_bytes(domain.WEBHOOK_ID_BYTES)) for _ in wanted.urls]
+    planned = domain.plan_deliveries(event, wanted, ids)
+    if not planned:  # no URL or the toggle is off: nothing to create, nothing to remember
+        return
     created = await store.add_deliveries(event, planned, now=clock.now())
     if created:
         wake()
     log.info("webhooks.planned", planned=len(planned), created=created)
+
+
+async def on_environment_changed(event: EnvironmentChanged, *, targets: EnvironmentTargets
+                                 ) -> None:
+    """The vault changed an environment's settings: ask for its targets afresh."""
+    targets.forget(event.environment_id)
+
+
+class EnvironmentTargets:
+    """Each environment's targets, kept between its events until the vault announces a
+    change (else every connection event would cost a request to the vault). Events that
+    arrive together for an environment share one request."""
+
+    def __init__(self, bus: Bus, *, ttl: float) -> None:
+        self._bus = bus
+        self._cache: TtlCache[WebhookTargets] = TtlCache(ttl=ttl)
+        self._asking: dict[int, asyncio.Future[WebhookTargets | None]] = {}
+
+    async def get(self, environment_id: int) -> WebhookTargets | None:
+        cached = self._cache.get(environment_id)
+        if cached is not None:
+            return cached
+        asking = self._asking.get(environment_id)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask(environment_id))
+            self._asking[environment_id] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(environment_id, None))
+        return await asyncio.shield(asking)  # one waiter cancelled must not cancel the rest
+
+    def forget(self, environment_id: int) -> None:
+        self._cache.forget(environment_id)
+
+    async def _ask(self, environment_id: int) -> WebhookTargets | None:
+        asked_at = self._cache.epoch
+        answer = await fetch_targets(self._bus, environment_id)
+        if answer is not None:  # a gone environment is asked again: it may be restored
+            self._cache.put(environment_id, answer, read_at=asked_at)
+        return answer
 
 
 async def fetch_targets(bus: Bus, environment_id: int) -> WebhookTargets | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from terapi_common.crypto import sha256_hex
-from terapi_common.events import AuthenticateSecretKey
+from terapi_common.events import AuthenticateSecretKey, EnvironmentChanged
 from terapi_common.memory_bus import MemoryBus
-from tests.integration.vault.conftest import PUBLIC_URL, Api, Env
+from tests.integration.vault.conftest import PUBLIC_URL, Api, Env, collect, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,18 @@ async def test_environment_settings_are_changed(api: Api) -> None:
     assert status == 200
     assert {k: body[k] for k in changes} == changes
     assert (await api.call("GET", "/environment"))[1] == body
+
+
+async def test_changed_settings_are_announced_and_a_refused_change_is_not(
+    api: Api, bus: MemoryBus, env: Env
+) -> None:
+    """The webhooks service keeps targets between events: it must hear of every change."""
+    changes = await collect(bus, EnvironmentChanged)
+    assert (await api.call("PATCH", "/environment", json={"webhook_url": "ftp://x"}))[0] == 400
+    assert (await api.call("PATCH", "/environment",
+                           json={"webhook_url": "https://app.test/new"}))[0] == 200
+    await wait_for(lambda: len(changes) == 1)
+    assert changes[0].environment_id == env.id
 
 
 async def test_url_set_to_null_is_removed(api: Api) -> None:

@@ -12,6 +12,7 @@ from terapi_common.events import (
     AuthFailed,
     ConnectionCreated,
     ConnectionUpdated,
+    EnvironmentChanged,
     ErrorInfo,
     RefreshFailed,
 )
@@ -56,9 +57,11 @@ async def test_event_with_its_toggle_off_makes_no_webhook(
     client = await start_webhooks()
     event = make_event(env)
     await bus.publish(event)
-    await wait_for(lambda: is_handled(pool, event))
+    await wait_for(lambda: vault.target_requests == 1)
+    await asyncio.sleep(0.2)  # the handler's last step after the answer would be the insert
     assert await client.app[STORE].for_event(env, event.event_id) == []
     assert receiver.requests == []
+    assert not await is_handled(pool, event)  # nothing planned, nothing to remember
 
 
 async def test_refresh_sends_no_webhook_but_override_does(
@@ -131,3 +134,22 @@ async def test_event_is_kept_while_nobody_serves_the_targets(
     assert not await is_handled(pool, event)
     assert await client.app[STORE].for_event(event.environment_id, event.event_id) == []
 
+
+
+async def test_targets_are_asked_once_until_the_vault_announces_a_change(
+    start_webhooks, bus, vault, receiver
+) -> None:
+    env = new_environment_id()
+    vault.configure(env, [receiver.url])
+    await start_webhooks()
+    for _ in range(3):
+        await bus.publish(created(env))
+    await wait_for(lambda: len(receiver.requests) == 3)
+    assert vault.target_requests == 1
+    vault.configure(env, [receiver.url], connections=False)  # the app turned them off
+    await bus.publish(EnvironmentChanged(environment_id=env))
+    await asyncio.sleep(0.05)  # the announcement's own queue is consumed concurrently
+    await bus.publish(created(env))
+    await wait_for(lambda: vault.target_requests == 2)
+    await asyncio.sleep(0.2)
+    assert len(receiver.requests) == 3  # the new settings apply
