@@ -25,6 +25,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aiormq import spec
 
 from terapi_common import tracing
 from terapi_common.bus import (
@@ -53,6 +54,7 @@ from terapi_common.topology import (
 )
 
 log = structlog.get_logger("terapi.bus")
+JSON = "application/json"
 DELIVERY_HEADER = "x-terapi-delivery"
 
 
@@ -245,11 +247,11 @@ class AmqpBus:
                 message.body, message.headers or {}, self._command_handlers
             )
             if message.reply_to:
-                await channel.default_exchange.publish(
-                    aio_pika.Message(encode_reply(envelope), correlation_id=message.correlation_id,
-                                     content_type="application/json"),
-                    routing_key=message.reply_to,
-                )
+                # Not waiting for the write: the caller's timeout covers a lost reply.
+                await _send(channel, encode_reply(envelope), routing_key=message.reply_to,
+                            properties=spec.Basic.Properties(
+                                content_type=JSON, correlation_id=message.correlation_id),
+                            wait=False)
             await message.ack()
 
         subscription = AmqpSubscription(declared, channel)
@@ -265,14 +267,14 @@ class AmqpBus:
         self._pending[correlation_id] = answer
         try:
             with _broker_unavailable(f"sending {command.type}"):
-                await self._rpc_channel.default_exchange.publish(
-                    aio_pika.Message(
-                        encode_command(command), content_type="application/json",
-                        correlation_id=correlation_id, reply_to=self._reply_queue_name,
-                        expiration=limit, headers=tracing.inject_headers(),
-                    ),
-                    routing_key=command_queue(command.type),
-                )
+                # Not waiting for the write: a request lost on its way is the timeout below.
+                await _send(self._rpc_channel, encode_command(command),
+                            routing_key=command_queue(command.type),
+                            properties=spec.Basic.Properties(
+                                content_type=JSON, correlation_id=correlation_id,
+                                reply_to=self._reply_queue_name,
+                                expiration=str(max(1, round(limit * 1000))),
+                                headers=tracing.inject_headers()), wait=False)
             body = await asyncio.wait_for(answer, limit)
         except TimeoutError:
             raise no_answer(command, limit) from None
@@ -300,6 +302,20 @@ class AmqpBus:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+async def _send(channel: AbstractChannel, body: bytes, *, routing_key: str,
+                properties: spec.Basic.Properties, wait: bool = True) -> None:
+    """Publish a transient message on the default exchange straight through aiormq.
+
+    Requests and replies are on a caller's critical path, where aio-pika's message object
+    and publish wrapper cost more than the rest of the publish; this skips them (a closed
+    channel still raises, and robust reconnection still restores the channel)."""
+    if channel.is_closed:  # else the wait for the underlying channel may never end
+        raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
+    underlay = await channel.get_underlay_channel()
+    await underlay.basic_publish(body, routing_key=routing_key, properties=properties,
+                                 wait=wait)
 
 
 @contextlib.contextmanager

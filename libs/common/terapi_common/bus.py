@@ -246,16 +246,19 @@ class BackgroundPublisher:
         self._linger = linger
         self._tasks = Background()
 
-    def publish_soon(self, events: Sequence[Event]) -> None:
-        self._tasks.spawn(self._publish(list(events)))
+    def publish_soon(self, events: Sequence[Event] | Callable[[], Sequence[Event]]) -> None:
+        """Publish `events`, or what the callable returns: building them can wait too."""
+        self._tasks.spawn(self._publish(events))
 
-    async def _publish(self, events: list[Event]) -> None:
+    async def _publish(self, events: Sequence[Event] | Callable[[], Sequence[Event]]) -> None:
+        built: list[Event] = []
         try:
             if self._linger:
                 await asyncio.sleep(self._linger)
-            await self._bus.publish_many(events)
+            built = list(events() if callable(events) else events)
+            await self._bus.publish_many(built)
         except Exception:  # noqa: BLE001  # the outcome stands; only its record is lost
-            log.exception("events.not_published", events=[e.type for e in events])
+            log.exception("events.not_published", events=[e.type for e in built])
 
     async def drain(self) -> None:
         await self._tasks.drain()

@@ -22,6 +22,7 @@ from terapi_common.errors import (
     TerapiError,
     UnauthorizedError,
 )
+from terapi_common.logging import log_soon
 
 log = structlog.get_logger("terapi.http")
 
@@ -142,8 +143,8 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
         return response
     finally:
         if request.path not in ("/healthz", "/readyz"):
-            log.info(
-                "http.request",
+            log_soon(
+                log.info, "http.request",
                 method=request.method,
                 path=loggable_path(request),
                 status=status,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import logging
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping, MutableMapping
+from functools import lru_cache, partial
 from typing import Any
 
 import orjson
@@ -93,6 +94,17 @@ FLUSH_SECONDS = 0.2
 
 
 _sinks: list[Any] = []
+
+
+def log_soon(emit: Callable[..., Any], event: str, /, **fields: Any) -> None:
+    """Emit a line on the event loop's next turn, with the context (request id, trace) of
+    now: a request's own lines then wait until its answer has been written."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        emit(event, **fields)
+        return
+    loop.call_soon(partial(emit, event, **fields), context=contextvars.copy_context())
 
 
 def flush() -> None:

@@ -24,6 +24,7 @@ from terapi_common.events import (
     IntegrationInfo,
     StoreConnection,
 )
+from terapi_common.logging import log_soon
 from terapi_common.providers import Catalog
 from terapi_gateway import domain, exchange
 from terapi_gateway.domain import Attempt, Caller, ConnectSession, ConnectSessionRequest
@@ -232,9 +233,11 @@ async def report_failure(gateway: Gateway, attempt: Attempt, exc: Exception) -> 
 
 
 async def report_success(gateway: Gateway, attempt: Attempt, stored: ConnectionStored) -> None:
-    """Publish the finished operation and log the outcome."""
-    await report(gateway, attempt.succeeded(stored, now=gateway.clock.now()))
-    log.info("gateway.auth_attempt", outcome="success", auth_mode=attempt.auth_mode,
+    """Publish the finished operation and log the outcome, both after the answer has left
+    (the vault has committed the outcome; these only record it)."""
+    finished_at = gateway.clock.now()
+    gateway.publisher.publish_soon(lambda: attempt.succeeded(stored, now=finished_at))
+    log_soon(log.info, "gateway.auth_attempt", outcome="success", auth_mode=attempt.auth_mode,
              operation=stored.operation)
 
 

@@ -50,3 +50,27 @@ async def test_request_log_shows_the_route_not_a_token_in_the_path(aiohttp_clien
     lines = [entry for entry in logs if entry["event"] == "http.request"]
     assert lines[0]["path"] == "/connect/{token}"
     assert "cst_secret-token-value" not in repr(logs)
+
+
+async def test_line_logged_soon_keeps_the_request_it_belongs_to(capsys) -> None:
+    """A request's line waits for its answer, but still names that request, not whatever
+    the process handles next."""
+    import asyncio
+
+    from terapi_common.logging import log_soon
+
+    setup("test", level="info", fmt="json")
+    structlog.contextvars.bind_contextvars(request_id="req-1")
+    log_soon(structlog.get_logger().info, "http.request", method="POST", status=200)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id="req-2")
+    assert "http.request" not in capsys.readouterr().err  # not yet: the answer goes first
+    await asyncio.sleep(0)
+    structlog.contextvars.clear_contextvars()
+    from terapi_common.logging import flush
+
+    flush()
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (record["event"], record["request_id"], record["method"]) == (
+        "http.request", "req-1", "POST")
+    structlog.reset_defaults()
