@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from terapi_common.amqp_bus import AmqpBus
-from terapi_common.bus import InvalidMessageError, RetryableError
+from terapi_common.bus import InvalidMessageError, RetryableError, check_deadline
 from terapi_common.errors import NotFoundError, ServiceUnavailableError
 from terapi_common.events import (
     AuthenticateSecretKey,
@@ -136,6 +136,20 @@ async def test_request_gets_the_served_reply(bus) -> None:
     await bus.serve(AuthenticateSecretKey, authenticate)
     reply = await bus.request(AuthenticateSecretKey(key_digest="a" * 64))
     assert reply == EnvironmentIdentity(environment_id=7, environment_name="dev")
+
+
+async def test_handler_past_its_callers_deadline_is_told_so(bus) -> None:
+    """A request carries when its caller stops waiting (less a margin for the reply):
+    a handler about to write after that refuses, and the caller still hears why."""
+    async def slow(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+        await asyncio.sleep(0.9)  # past the deadline (1 s less 0.2), within the timeout
+        check_deadline()
+        return EnvironmentIdentity(environment_id=7, environment_name="dev")
+
+    await bus.serve(AuthenticateSecretKey, slow)
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await bus.request(AuthenticateSecretKey(key_digest="c" * 64), timeout=1)
+    assert caught.value.code == "request_expired"
 
 
 async def test_request_raises_the_error_the_server_raised(bus) -> None:

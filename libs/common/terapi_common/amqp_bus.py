@@ -37,6 +37,7 @@ from terapi_common.bus import (
     encode_event,
     encode_reply,
     no_answer,
+    request_headers,
     run_command_handler,
     run_event_handler,
 )
@@ -274,7 +275,7 @@ class AmqpBus:
                                 content_type=JSON, correlation_id=correlation_id,
                                 reply_to=self._reply_queue_name,
                                 expiration=str(max(1, round(limit * 1000))),
-                                headers=tracing.inject_headers()), wait=False)
+                                headers=request_headers(limit)), wait=False)
             body = await asyncio.wait_for(answer, limit)
         except TimeoutError:
             raise no_answer(command, limit) from None

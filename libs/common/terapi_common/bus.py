@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import Enum
 from typing import Any, Protocol
 
@@ -37,6 +39,50 @@ from terapi_common.events import (
 )
 
 log = structlog.get_logger("terapi.bus")
+
+# When the caller of a command stops waiting for its reply (epoch milliseconds: AMQP
+# headers carry floats in single precision), less a margin for the reply's way back.
+DEADLINE_HEADER = "x-terapi-deadline"
+_deadline: ContextVar[float | None] = ContextVar("terapi_command_deadline", default=None)
+
+
+def request_headers(timeout: float) -> dict[str, Any]:
+    """A request's headers: its trace context and its deadline."""
+    margin = min(1.0, timeout / 5)
+    return tracing.inject_headers({DEADLINE_HEADER: round((time.time() + timeout - margin) * 1000)})
+
+
+def check_deadline() -> None:
+    """Refuse to go on with a command whose caller has stopped waiting.
+
+    Called right before a write: a caller that timed out has already reported the attempt
+    as failed, and a connection stored after that would contradict it (a failure webhook
+    and a creation for the same attempt). Relies on the hosts' clocks agreeing to well
+    under the margin.
+    """
+    deadline = _deadline.get()
+    if deadline is not None and time.time() > deadline:
+        raise ServiceUnavailableError(
+            "the caller stopped waiting before this could be done", code="request_expired"
+        )
+
+
+@contextmanager
+def command_deadline(deadline: float | None) -> Iterator[None]:
+    """Handle a command under `deadline` (epoch seconds; None: no deadline)."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _deadline_of(headers: Mapping[str, Any]) -> float | None:
+    value = headers.get(DEADLINE_HEADER)
+    try:
+        return int(value) / 1000 if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 EventHandler = Callable[[Any], Awaitable[None]]
 CommandHandler = Callable[[Any], Awaitable[Reply]]
@@ -188,7 +234,8 @@ async def run_command_handler(
     except ValidationError as exc:
         return _error_envelope(InvalidInputError(_first_validation_error(exc)))
     structlog.contextvars.bind_contextvars(command=cls.type)
-    with tracing.consumer_span(f"rpc.{cls.type}", headers, command=cls.type):
+    with command_deadline(_deadline_of(headers)), \
+            tracing.consumer_span(f"rpc.{cls.type}", headers, command=cls.type):
         envelope = await _call_command_handler(handler, command)
     log.debug(
         "command.handled",
@@ -200,6 +247,7 @@ async def run_command_handler(
 
 async def _call_command_handler(handler: CommandHandler, command: Command) -> ReplyEnvelope:
     try:
+        check_deadline()  # waited too long in a queue or a prefetch buffer: nobody listens
         reply = await handler(command)
     except TerapiError as exc:
         return _error_envelope(exc)

@@ -24,6 +24,7 @@ from terapi_common.bus import (
     encode_event,
     encode_reply,
     no_answer,
+    request_headers,
     run_command_handler,
     run_event_handler,
 )
@@ -163,7 +164,7 @@ class MemoryBus:
         limit = timeout or self.rpc_timeout
         target = self._declare(command_queue(command.type), [])
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        headers = tracing.inject_headers({"correlation_id": uuid.uuid4().hex})
+        headers = {**request_headers(limit), "correlation_id": uuid.uuid4().hex}
         target.items.put_nowait(_Delivery(encode_command(command), headers, reply_to=answer))
         try:
             body = await asyncio.wait_for(answer, limit)

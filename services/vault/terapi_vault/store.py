@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from terapi_common import tracing
+from terapi_common.bus import check_deadline
 from terapi_common.db import add_to_outbox
 from terapi_common.events import Event
 from terapi_vault import domain, errors
@@ -444,11 +445,12 @@ class PgStore:
         """Create or override, queueing `events.created` or `events.updated` with it; True
         when created, None when the integration does not exist. Overriding a connection of
         another end user is a 403 and changes nothing."""
+        args = (*astuple(connection), events.created.event_id, events.created.to_wire(),
+                events.updated.to_wire(), tracing.inject_headers())
         try:
-            row = await self._pool.fetchrow(
-                _UPSERT_CONNECTION, *astuple(connection), events.created.event_id,
-                events.created.to_wire(), events.updated.to_wire(), tracing.inject_headers(),
-            )
+            async with self._pool.acquire() as conn:
+                check_deadline()  # after any wait for a connection, right before the write
+                row = await conn.fetchrow(_UPSERT_CONNECTION, *args)
         except asyncpg.ForeignKeyViolationError:
             return None
         if row is None:  # the override's condition refused: no write, no event

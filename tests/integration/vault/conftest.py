@@ -136,6 +136,7 @@ async def store_connection(
     auth_mode: str = "API_KEY",
     credentials: dict[str, Any] | None = None,
     end_user: EndUser | None = None,
+    timeout: float | None = None,
     **fields: Any,
 ):
     """Store credentials the way the gateway does: sealed for the connection."""
@@ -145,7 +146,7 @@ async def store_connection(
     return await bus.request(StoreConnection(
         environment_id=env.id, integration_id=integration_id, connection_id=connection_id,
         auth_mode=auth_mode, sealed_credentials=sealed, end_user=end_user, **fields,
-    ))
+    ), timeout=timeout)
 
 
 async def collect(bus: MemoryBus, *event_types: type[Event]) -> list[Event]:

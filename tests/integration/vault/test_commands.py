@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import orjson
 import pytest
 from standardwebhooks import Webhook
 
 from terapi_common.crypto import connection_aad, sha256_hex
-from terapi_common.errors import InvalidInputError, NotFoundError, UnauthorizedError
+from terapi_common.errors import (
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 from terapi_common.events import (
     AuthenticateSecretKey,
     ConnectionCreated,
@@ -20,6 +28,7 @@ from terapi_common.events import (
     SignWebhook,
 )
 from terapi_common.memory_bus import MemoryBus
+from terapi_common.runtime import RUNTIME
 from tests.integration.vault.conftest import (
     OAUTH2_CREDENTIALS,
     Api,
@@ -115,6 +124,31 @@ async def test_first_store_creates_and_announces_connection_created(
         "conn-1", integration_id, env.name
     )
     assert (event.end_user, event.operation_id, event.operation) == (user, "op-1", "creation")
+
+
+async def test_store_whose_caller_gave_up_before_the_write_stores_nothing(
+    bus: MemoryBus, api: Api, env: Env, key_ring, client
+) -> None:
+    """The gateway reports an attempt that timed out as failed: a connection stored after
+    that would contradict it (a failure webhook, then a creation for the same attempt)."""
+    seen = await collect(bus, ConnectionCreated)
+    integration_id = await api.create_integration("api-key")
+    pool = client.app[RUNTIME].pool
+    held = []
+    with contextlib.suppress(TimeoutError):
+        while True:  # the database is slow to give the vault a connection
+            held.append(await pool.acquire(timeout=0.2))
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            await asyncio.wait_for(store_connection(bus, key_ring, env, integration_id, "late",
+                                                    timeout=0.5), 5)
+        await asyncio.sleep(0.3)
+    finally:
+        for connection in held:
+            await pool.release(connection)
+    await asyncio.sleep(0.3)  # the vault now gets its connection, past the deadline
+    assert (await api.call("GET", "/connections/late"))[0] == 404
+    assert seen == []
 
 
 async def test_second_store_overrides_and_announces_connection_updated(
