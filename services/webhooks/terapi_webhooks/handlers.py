@@ -50,33 +50,46 @@ async def on_environment_changed(event: EnvironmentChanged, *, targets: Environm
 class EnvironmentTargets:
     """Each environment's targets, kept between its events until the vault announces a
     change (else every connection event would cost a request to the vault). Events that
-    arrive together for an environment share one request."""
+    arrive together for an environment share one request, unless a change was announced
+    after that request went out."""
 
     def __init__(self, bus: Bus, *, ttl: float) -> None:
         self._bus = bus
         self._cache: TtlCache[WebhookTargets] = TtlCache(ttl=ttl)
-        self._asking: dict[int, asyncio.Future[WebhookTargets | None]] = {}
+        self._asking: dict[int, tuple[int, asyncio.Task[WebhookTargets | None]]] = {}
 
     async def get(self, environment_id: int) -> WebhookTargets | None:
         cached = self._cache.get(environment_id)
         if cached is not None:
             return cached
-        asking = self._asking.get(environment_id)
-        if asking is None:
-            asking = asyncio.ensure_future(self._ask(environment_id))
-            self._asking[environment_id] = asking
-            asking.add_done_callback(lambda _: self._asking.pop(environment_id, None))
-        return await asyncio.shield(asking)  # one waiter cancelled must not cancel the rest
+        flight = self._asking.get(environment_id)
+        if flight is None or flight[0] != self._cache.epoch:
+            flight = self._ask(environment_id)
+        return await asyncio.shield(flight[1])  # a waiter cancelled must not cancel the rest
 
     def forget(self, environment_id: int) -> None:
         self._cache.forget(environment_id)
 
-    async def _ask(self, environment_id: int) -> WebhookTargets | None:
+    def _ask(self, environment_id: int) -> tuple[int, asyncio.Task[WebhookTargets | None]]:
         asked_at = self._cache.epoch
-        answer = await fetch_targets(self._bus, environment_id)
-        if answer is not None:  # a gone environment is asked again: it may be restored
-            self._cache.put(environment_id, answer, read_at=asked_at)
-        return answer
+
+        async def ask() -> WebhookTargets | None:
+            answer = await fetch_targets(self._bus, environment_id)
+            if answer is not None:  # a gone environment is asked again: it may come back
+                self._cache.put(environment_id, answer, read_at=asked_at)
+            return answer
+
+        flight = (asked_at, asyncio.ensure_future(ask()))
+        self._asking[environment_id] = flight
+
+        def landed(task: asyncio.Task[WebhookTargets | None]) -> None:
+            if self._asking.get(environment_id) is flight:
+                del self._asking[environment_id]
+            if not task.cancelled():
+                task.exception()  # seen by the waiters; never "never retrieved"
+
+        flight[1].add_done_callback(landed)
+        return flight
 
 
 async def fetch_targets(bus: Bus, environment_id: int) -> WebhookTargets | None:
