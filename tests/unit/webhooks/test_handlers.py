@@ -49,9 +49,11 @@ class _SlowVault:
         self.asked = 0
         self.urls = ["https://a.example"]
         self.release = asyncio.Event()
+        self.first_asked = asyncio.Event()
 
     async def request(self, command, **_options):
         self.asked += 1
+        self.first_asked.set()
         urls = list(self.urls)
         await self.release.wait()
         return WebhookTargets(environment_name="dev", urls=urls,
@@ -73,8 +75,7 @@ async def test_event_after_a_change_does_not_join_a_request_sent_before_it() -> 
     vault = _SlowVault()
     targets = EnvironmentTargets(vault, ttl=10)
     early = asyncio.ensure_future(targets.get(1))
-    while vault.asked < 1:  # the request is out
-        await asyncio.sleep(0)
+    await vault.first_asked.wait()
     vault.urls = ["https://b.example"]  # the app moves its webhook URL meanwhile
     targets.forget(1)
     late = asyncio.ensure_future(targets.get(1))
