@@ -140,8 +140,12 @@ async def _leave_for_provider(
     )
     leave = _oauth1_redirect if flow.auth_mode == "OAUTH1" else _oauth2_redirect
     url, lookup, purpose, secret = await leave(gateway, integration, client, flow, request)
+    if flow.return_url is not None:
+        # The hosted page's own URL, session token included: kept sealed, not in the row.
+        secret = {**(secret or {}), "return_url": flow.return_url}
     await gateway.store.add_flow(
-        flow, lookup_digest=gateway.key_ring.digest(lookup, purpose=purpose),
+        flow.model_copy(update={"return_url": None}),
+        lookup_digest=gateway.key_ring.digest(lookup, purpose=purpose),
         secret=gateway.key_ring.encrypt_json(secret, aad=flow.secret_aad) if secret else None,
         now=gateway.clock.now(),
     )

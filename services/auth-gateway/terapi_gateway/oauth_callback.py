@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from terapi_common.crypto import DecryptionError
 from terapi_common.errors import TerapiError
 from terapi_common.oauth2 import normalize_token_response
 from terapi_gateway import domain, exchange
@@ -39,6 +40,7 @@ async def finish_flow(
         log.info("gateway.oauth_callback_refused", error=error.code)
         return Outcome(result=flows.failed(domain.error_info(error)), http_status=400)
     flow, secret = consumed
+    flow = _with_return_url(gateway, flow, secret)
     attempt = flows.resume_attempt(flow)
     bind_attempt(attempt)
     attempt = attempt.log("end user came back from the provider", at=gateway.clock.now())
@@ -125,8 +127,9 @@ async def _complete_oauth2(
     client = exchange.require_client(integration.client)
     grant = {"grant_type": "authorization_code", "code": query["code"],
              "redirect_uri": flow.redirect_uri}
-    if secret is not None:  # RFC 7636 §4.5
-        grant["code_verifier"] = _unseal(gateway, flow, secret)["code_verifier"]
+    verifier = _unseal(gateway, flow, secret).get("code_verifier") if secret else None
+    if verifier:  # RFC 7636 §4.5
+        grant["code_verifier"] = verifier
     body = await exchange.fetch_oauth2_token(
         gateway.http, integration.provider, client, grant=grant,
         connection_config=flow.connection_config,
@@ -164,6 +167,17 @@ async def _complete_oauth1(
     attempt = attempt.log("request token exchanged for an access token", at=gateway.clock.now())
     config, attempt = _capture(gateway, attempt, integration, flow, values, query)
     return oauth1.oauth1_credentials(values), config, attempt
+
+
+def _with_return_url(gateway: Gateway, flow: OAuthFlow, secret: bytes | None) -> OAuthFlow:
+    """The flow with its return URL, which travels sealed with its secret."""
+    if secret is None or flow.return_url is not None:  # none, or a row from before
+        return flow
+    try:
+        return_url = gateway.key_ring.decrypt_json(secret, aad=flow.secret_aad).get("return_url")
+    except DecryptionError:
+        return flow  # the failure shows where the secret itself is needed
+    return flow.model_copy(update={"return_url": return_url})
 
 
 def _unseal(gateway: Gateway, flow: OAuthFlow, secret: bytes | None) -> dict[str, str]:

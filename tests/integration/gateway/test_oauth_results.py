@@ -9,10 +9,12 @@ import uuid
 import orjson
 import pytest
 
+from tests.conftest import unique
 from tests.integration.gateway.conftest import FakeVault, error_code
 from tests.integration.gateway.oauth_steps import (
     APP_ORIGIN,
     at_provider,
+    begin,
     connect,
     connect_params,
     path_of,
@@ -192,6 +194,23 @@ async def test_redirect_mode_sends_the_success_to_the_return_url(
     assert query_of(location) == {"tab": "apps", "terapi_status": "success",
                                   "terapi_integration_id": integration_id,
                                   "terapi_connection_id": "c-9"}
+
+
+async def test_return_url_is_kept_sealed_while_the_end_user_is_away(
+    client, vault: FakeVault, integration, pool
+) -> None:
+    """The hosted page's return URL carries its session token: the flow's row must not."""
+    env = vault.add_environment()
+    integration_id = integration(env)
+    return_url = f"{APP_ORIGIN}/connect/cst_{unique('hosted-token')}"
+    params, started = await begin(client, env, integration_id, return_url=return_url)
+    rows = await pool.fetch(
+        "SELECT * FROM gateway.oauth_flows WHERE environment_id = $1", env.id)
+    assert len(rows) == 1 and rows[0]["return_url"] is None
+    assert return_url.rsplit("/", 1)[1] not in repr(dict(rows[0]))
+    callback_url = await at_provider(started.headers["Location"])
+    page = await client.get(path_of(callback_url), allow_redirects=False)
+    assert page.headers["Location"].startswith(f"{return_url}?terapi_status=success")
 
 
 async def test_redirect_mode_sends_failures_to_the_return_url(
