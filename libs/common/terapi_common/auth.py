@@ -21,7 +21,8 @@ from terapi_common.events import (
 from terapi_common.http import bearer_token
 
 # Short: the identity carries settings (require_connect_sessions) that must take effect
-# soon after a PATCH /environment, and a miss costs only one request to the vault.
+# after a PATCH /environment even if its announcement is missed (`forget_environment`
+# applies it at once otherwise), and a miss costs only one request to the vault.
 CACHE_SECONDS = 5.0
 _MAX_ENTRIES = 10_000
 
@@ -46,13 +47,18 @@ class KeyAuthenticator:
         """The environment of the request's `Authorization: Bearer <secret_key>`."""
         return await self.by_secret_key(bearer_token(request))
 
+    def forget_environment(self, environment_id: int) -> None:
+        """The vault announced a change of the environment's settings."""
+        self._cache.forget_where(lambda identity: identity.environment_id == environment_id)
+
     async def _cached(
         self, key: str, command: AuthenticateSecretKey | ResolvePublicKey
     ) -> EnvironmentIdentity:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        asked_at = self._cache.epoch
         identity = await self._bus.request(command)
         assert isinstance(identity, EnvironmentIdentity)
-        self._cache.put(key, identity)
+        self._cache.put(key, identity, read_at=asked_at)
         return identity

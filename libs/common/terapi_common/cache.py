@@ -52,6 +52,12 @@ class TtlCache(Generic[Value]):
         self._epoch += 1
         self._entries.pop(key, None)
 
+    def forget_where(self, matches: Callable[[Value], bool]) -> None:
+        """Drop every entry whose value `matches` (a scan: for rare announcements)."""
+        self._epoch += 1
+        for key in [k for k, (_, value) in self._entries.items() if matches(value)]:
+            del self._entries[key]
+
     def clear(self) -> None:
         self._epoch += 1
         self._entries.clear()

@@ -14,7 +14,7 @@ from terapi_common import maintenance
 from terapi_common.auth import KeyAuthenticator
 from terapi_common.bus import BackgroundPublisher
 from terapi_common.db import OutboxRelay
-from terapi_common.events import IntegrationChanged
+from terapi_common.events import EnvironmentChanged, IntegrationChanged
 from terapi_common.providers import load_catalog
 from terapi_common.runtime import RUNTIME
 from terapi_common.topology import queue_name
@@ -62,11 +62,15 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     integration_changes = await runtime.bus.subscribe_broadcast(
         queue_name(NAME, "integration_cache"), [IntegrationChanged],
         partial(handlers.on_integration_changed, gateway=gateway))
+    environment_changes = await runtime.bus.subscribe_broadcast(
+        queue_name(NAME, "key_cache"), [EnvironmentChanged],
+        partial(handlers.on_environment_changed, gateway=gateway))
     purge = maintenance.start(lambda: gateway.store.purge_expired(now=gateway.clock.now()),
                               every=PURGE_INTERVAL_SECONDS, name="gateway expired flows")
     yield
     # In-flight requests have finished by now; their events may still be on the way.
     await integration_changes.stop()
+    await environment_changes.stop()
     await gateway.publisher.drain()
     await relay.stop()
     await maintenance.stop(purge)

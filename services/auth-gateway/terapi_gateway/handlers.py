@@ -18,6 +18,7 @@ from terapi_common.crypto import KeyRing, connection_aad, random_token
 from terapi_common.errors import NotFoundError, ProviderError, UnauthorizedError
 from terapi_common.events import (
     ConnectionStored,
+    EnvironmentChanged,
     EnvironmentIdentity,
     Event,
     IntegrationChanged,
@@ -262,6 +263,12 @@ async def report(gateway: Gateway, events: Sequence[Event]) -> None:
 async def on_integration_changed(event: IntegrationChanged, *, gateway: Gateway) -> None:
     """The vault changed or deleted an integration: stop using what was cached of it."""
     gateway.integrations.forget((event.environment_id, event.integration_id))
+
+
+async def on_environment_changed(event: EnvironmentChanged, *, gateway: Gateway) -> None:
+    """The vault changed an environment's settings (require_connect_sessions among them):
+    the keys' cached identities carry the old ones."""
+    gateway.keys.forget_environment(event.environment_id)
 
 
 async def _resolve_public_key(gateway: Gateway, public_key: str) -> EnvironmentIdentity:

@@ -93,6 +93,11 @@ class FakeVault:
         self.names[env.id] = env.name
         return env
 
+    def require_connect_sessions(self, env: Environment) -> None:
+        for key in (f"s:{sha256_hex(env.secret_key)}", f"p:{env.public_key}"):
+            self.identities[key] = self.identities[key].model_copy(
+                update={"connect_sessions_required": True})
+
     def add_integration(
         self, env: Environment, provider: str, auth_mode: AuthMode, *, client: Any = None,
         scopes: list[str] | None = None, provider_config: dict[str, Any] | None = None,

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from terapi_common.clock import FakeClock
+from terapi_common.events import EnvironmentChanged
 from terapi_common.memory_bus import MemoryBus
 from tests.integration.gateway.conftest import FakeVault, error_code, open_session
 
@@ -175,6 +176,22 @@ async def test_public_key_is_refused_where_connect_sessions_are_required(
     assert response.status == 403
     assert await error_code(response) == "connect_session_required"
     assert vault.stored == []
+
+
+async def test_requiring_connect_sessions_applies_as_soon_as_the_vault_announces_it(
+    client, vault: FakeVault, bus: MemoryBus
+) -> None:
+    """The gateway keeps key identities a few seconds; a changed setting must not wait."""
+    env = vault.add_environment()
+    integration = vault.add_integration(env, "api-key", "API_KEY")
+    path = f"/auth/api-key/{integration}?public_key={env.public_key}"
+    assert (await client.post(path, json={"api_key": "k1"})).status == 200
+    vault.require_connect_sessions(env)  # PATCH /environment at the vault
+    await bus.publish(EnvironmentChanged(environment_id=env.id))
+    await asyncio.sleep(0.05)  # the announcement's broadcast queue is consumed concurrently
+    response = await client.post(path, json={"api_key": "k2"})
+    assert response.status == 403
+    assert await error_code(response) == "connect_session_required"
 
 
 async def test_connect_session_opens_flows_where_sessions_are_required(

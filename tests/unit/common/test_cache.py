@@ -39,3 +39,16 @@ def test_full_cache_starts_over_instead_of_growing() -> None:
     for number in range(3):
         cache.put(number, number)
     assert cache.get(0) is None and cache.get(2) == 2
+
+
+def test_entries_of_a_changed_owner_are_dropped_and_answers_in_flight_not_kept() -> None:
+    cache: TtlCache[tuple[int, str]] = TtlCache(ttl=10)
+    cache.put("sk-a", (1, "dev"))
+    cache.put("pk-a", (1, "dev"))
+    cache.put("sk-b", (2, "prod"))
+    asked_at = cache.epoch
+    cache.forget_where(lambda identity: identity[0] == 1)
+    assert cache.get("sk-a") is None and cache.get("pk-a") is None
+    assert cache.get("sk-b") == (2, "prod")
+    cache.put("sk-a", (1, "dev, old settings"), read_at=asked_at)
+    assert cache.get("sk-a") is None
