@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -147,33 +147,30 @@ class PgStore:
     async def record_success(self, item: DueRefresh, *, next_refresh_at: datetime | None,
                              events: Sequence[Event]) -> None:
         """The vault has the renewed credentials: reschedule and queue the events, together."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if next_refresh_at is None:
-                await self._stop(conn, *_key(item))
-            else:
-                await conn.execute(
-                    "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = 0,"  # noqa: S608  # fixed text
-                    f" notified = false, {_NO_PENDING}, updated_at = now()"
-                    " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3"
-                    " AND next_refresh_at IS NOT NULL",  # deleted meanwhile: stays deleted
-                    *_key(item), next_refresh_at,
-                )
-            await db.add_to_outbox(conn, SCHEMA, events)
+        await self._reschedule(item, next_refresh_at, events,
+                               f"attempts = 0, notified = false, {_NO_PENDING}")
 
     async def record_failure(self, item: DueRefresh, *, attempts: int, notified: bool,
                              next_refresh_at: datetime | None,
                              events: Sequence[Event]) -> None:
         """Back off (held credentials stay held) or stop; queue the events, together."""
+        await self._reschedule(item, next_refresh_at, events,
+                               "attempts = $5, notified = $6", attempts, notified)
+
+    async def _reschedule(self, item: DueRefresh, next_refresh_at: datetime | None,
+                          events: Sequence[Event], sets: str, *values: Any) -> None:
+        """Move the next refresh to `next_refresh_at` with `sets` (parameters from $5), or
+        stop refreshing without one; the events commit with it."""
         async with self._pool.acquire() as conn, conn.transaction():
             if next_refresh_at is None:
                 await self._stop(conn, *_key(item))
             else:
                 await conn.execute(
-                    "UPDATE refresher.schedules SET next_refresh_at = $4, attempts = $5,"
-                    " notified = $6, updated_at = now() WHERE environment_id = $1"
-                    " AND integration_id = $2 AND connection_id = $3"
+                    f"UPDATE refresher.schedules SET next_refresh_at = $4, {sets},"  # noqa: S608  # fixed text from this module
+                    " updated_at = now()"
+                    " WHERE environment_id = $1 AND integration_id = $2 AND connection_id = $3"
                     " AND next_refresh_at IS NOT NULL",  # deleted meanwhile: stays deleted
-                    *_key(item), next_refresh_at, attempts, notified,
+                    *_key(item), next_refresh_at, *values,
                 )
             await db.add_to_outbox(conn, SCHEMA, events)
 
