@@ -62,7 +62,7 @@ def redact(value: Any, key: str = "") -> Any:
 
 
 def _render_json(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> bytes:
-    return orjson.dumps(event_dict, default=repr) + b"\n"
+    return orjson.dumps(event_dict, default=repr)  # the logger ends the line
 
 
 _STRUCTURAL_KEYS = {"event", "level", "timestamp", "logger"}

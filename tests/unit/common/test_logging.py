@@ -33,6 +33,21 @@ def test_log_output_masks_secrets_passed_as_fields(capsys) -> None:
     structlog.reset_defaults()
 
 
+def test_json_output_is_one_line_per_event(capsys) -> None:
+    """Log shippers split on newlines: no blank line may sit between two records."""
+    from terapi_common.logging import flush
+
+    setup("test", level="info", fmt="json")
+    log = structlog.get_logger()
+    log.info("first", connection_id="c1")
+    log.warning("second")
+    flush()
+    output = capsys.readouterr().err
+    assert output.endswith("\n")
+    assert [json.loads(line)["event"] for line in output.split("\n")[:-1]] == ["first", "second"]
+    structlog.reset_defaults()
+
+
 async def test_request_log_shows_the_route_not_a_token_in_the_path(aiohttp_client) -> None:
     from aiohttp import web
     from structlog.testing import capture_logs
