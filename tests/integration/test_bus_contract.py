@@ -204,3 +204,96 @@ async def test_a_lost_broker_is_unavailable_rather_than_an_internal_error(amqp_u
             await bus.publish(created())
     finally:
         await bus.close()
+
+
+@pytest.mark.integration
+async def test_everything_flows_again_after_the_broker_drops_the_connection() -> None:
+    """A broker restart or a network cut closes every connection. Once the bus has
+    reconnected, commands and their replies, events and broadcasts flow again, without
+    restarting the service."""
+    import subprocess
+
+    from tests.conftest import fresh_vhost
+
+    with fresh_vhost("terapi-reconnect") as url:
+        server = AmqpBus(url, retry_delays=FAST_RETRIES, reconnect_seconds=0.2)
+        client = AmqpBus(url, retry_delays=FAST_RETRIES, reconnect_seconds=0.2)
+        await server.connect()
+        await client.connect()
+        try:
+            events: list[str] = []
+            broadcasts: list[str] = []
+
+            async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+                return EnvironmentIdentity(environment_id=7, environment_name="dev")
+
+            async def on_event(event: ConnectionCreated) -> None:
+                events.append(event.connection_id)
+
+            async def on_broadcast(event: ConnectionCreated) -> None:
+                broadcasts.append(event.connection_id)
+
+            await server.serve(AuthenticateSecretKey, authenticate)
+            await server.subscribe(unique("terapi.test.durable"), [ConnectionCreated], on_event)
+            await server.subscribe_broadcast(unique("terapi.test.cache"), [ConnectionCreated],
+                                             on_broadcast)
+            ask = AuthenticateSecretKey(key_digest="d" * 64)
+            assert (await client.request(ask)).environment_id == 7
+
+            vhost = url.rsplit("/", 1)[1]
+            await asyncio.to_thread(subprocess.run, [
+                "rabbitmqctl", "-q", "close_all_connections", "--vhost", vhost,
+                "connection cut by a test"], check=True, timeout=60)
+
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    assert (await client.request(ask, timeout=0.5)).environment_id == 7
+                    break
+                except ServiceUnavailableError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+            await client.publish(created("after-the-cut"))
+            await wait_for(lambda: "after-the-cut" in events and "after-the-cut" in broadcasts,
+                           timeout=10)
+        finally:
+            await client.close()
+            await server.close()
+
+
+@pytest.mark.integration
+async def test_a_deleted_command_queue_is_declared_again_and_served(amqp_url) -> None:
+    """An operator deleting a queue makes the broker cancel its consumer: the bus declares
+    the queue again and goes on serving instead of leaving callers to time out."""
+    import aio_pika
+
+    from terapi_common.topology import command_queue
+
+    server = AmqpBus(amqp_url, reconnect_seconds=0.2)
+    client = AmqpBus(amqp_url, reconnect_seconds=0.2)
+    await server.connect()
+    await client.connect()
+    admin = await aio_pika.connect(amqp_url)
+    try:
+        async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+            return EnvironmentIdentity(environment_id=8, environment_name="prod")
+
+        await server.serve(AuthenticateSecretKey, authenticate)
+        ask = AuthenticateSecretKey(key_digest="e" * 64)
+        assert (await client.request(ask)).environment_id == 8
+        channel = await admin.channel()
+        await channel.queue_delete(command_queue(AuthenticateSecretKey.type))
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert (await client.request(ask, timeout=0.5)).environment_id == 8
+                break
+            except ServiceUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+    finally:
+        await admin.close()
+        await client.close()
+        await server.close()

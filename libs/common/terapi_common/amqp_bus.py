@@ -5,6 +5,8 @@ durable queue per handler with a dead-letter queue beside it, manual acks, prefe
 A handler asking for a retry gets the message republished with its delivery count
 raised, so the limit works on classic queues. Commands: a durable queue per command
 type, replies to a per-process exclusive queue matched by correlation id.
+aio-pika's robust connection keeps the channels and declarations through reconnects;
+consumers (`amqp_consumer`) take deliveries from aiormq directly.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import aio_pika
 import aiormq
@@ -21,13 +22,14 @@ import structlog
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
-    AbstractIncomingMessage,
-    AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 from aiormq import spec
+from aiormq.abc import DeliveredMessage
 
 from terapi_common import tracing
+from terapi_common.amqp_consumer import CHANNEL_GONE, AmqpSubscription, ack, headers_of, reject
 from terapi_common.bus import (
     CommandHandler,
     EventHandler,
@@ -57,38 +59,8 @@ from terapi_common.topology import (
 log = structlog.get_logger("terapi.bus")
 JSON = "application/json"
 DELIVERY_HEADER = "x-terapi-delivery"
-
-
-class AmqpSubscription:
-    """A consumer on one queue; `stop` cancels it and waits for messages in hand."""
-
-    def __init__(self, queue: AbstractQueue, channel: AbstractChannel) -> None:
-        self._queue = queue
-        self._channel = channel
-        self._tag: str | None = None
-        self._in_hand: set[asyncio.Task[None]] = set()
-
-    async def start(self, on_message: Any, *, no_ack: bool = False) -> None:
-        async def track(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._in_hand.add(task)
-            try:
-                await on_message(message)
-            finally:
-                if task is not None:
-                    self._in_hand.discard(task)
-
-        self._tag = await self._queue.consume(track, no_ack=no_ack)
-
-    async def stop(self) -> None:
-        if self._tag is not None:
-            await self._queue.cancel(self._tag)
-            self._tag = None
-        pending = [t for t in self._in_hand if t is not asyncio.current_task()]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        await self._channel.close()
+# A broker restart or a network cut costs callers 503s until the bus is back: retry soon.
+RECONNECT_SECONDS = 1.0
 
 
 class AmqpBus:
@@ -97,16 +69,19 @@ class AmqpBus:
     def __init__(
         self, url: str, *, prefetch: int = 32, max_deliveries: int = MAX_DELIVERIES,
         rpc_timeout: float = 5.0, retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        reconnect_seconds: float = RECONNECT_SECONDS,
     ) -> None:
         self._url = url
         self._prefetch = prefetch
         self._max_deliveries = max_deliveries
         self._retry_delays = retry_delays
         self.rpc_timeout = rpc_timeout
+        self._reconnect_seconds = reconnect_seconds
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._rpc_channel: AbstractChannel | None = None
+        self._rpc_channel: AbstractRobustChannel | None = None
+        self._replies: AmqpSubscription | None = None
         self._reply_queue_name = f"terapi.reply.{uuid.uuid4().hex}"
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._subscriptions: list[AmqpSubscription] = []
@@ -114,8 +89,9 @@ class AmqpBus:
 
     async def connect(self) -> None:
         """Open the connection, declare the shared exchanges and the reply queue."""
-        self._connection = await aio_pika.connect_robust(self._url, client_properties={
-            "connection_name": "terapi"})
+        self._connection = await aio_pika.connect_robust(
+            self._url, client_properties={"connection_name": "terapi"},
+            reconnect_interval=self._reconnect_seconds)
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
             EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
@@ -124,11 +100,13 @@ class AmqpBus:
             DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
         )
         # Requests and replies skip confirms: a lost one surfaces as a timeout anyway.
-        self._rpc_channel = await self._connection.channel(publisher_confirms=False)
-        reply_queue = await self._rpc_channel.declare_queue(
+        self._rpc_channel = await self._robust_channel(publisher_confirms=False)
+        await self._rpc_channel.declare_queue(
             self._reply_queue_name, exclusive=True, auto_delete=True
         )
-        await reply_queue.consume(self._on_reply, no_ack=True)
+        self._replies = AmqpSubscription(self._rpc_channel, self._reply_queue_name,
+                                         self._on_reply, no_ack=True, owns_channel=False)
+        await self._replies.start()
 
     # -- events
 
@@ -151,47 +129,51 @@ class AmqpBus:
     async def subscribe(
         self, queue: str, event_types: Sequence[type[Event]], handler: EventHandler
     ) -> AmqpSubscription:
-        channel, declared = await self._declare_event_queue(queue, [t.type for t in event_types])
+        channel = await self._declare_event_queue(queue, [t.type for t in event_types])
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            count = int((message.headers or {}).get(DELIVERY_HEADER, 1) or 1)
+        async def on_message(message: DeliveredMessage) -> None:
+            headers = headers_of(message)
+            count = int(headers.get(DELIVERY_HEADER, 1) or 1)
             outcome = await run_event_handler(
-                message.body, message.headers or {}, handler, queue=queue,
+                message.body, headers, handler, queue=queue,
                 delivery_count=count, max_deliveries=self._max_deliveries,
             )
             await self._settle(message, outcome, queue, count, channel)
 
-        subscription = AmqpSubscription(declared, channel)
-        await subscription.start(on_message)
-        self._subscriptions.append(subscription)
-        return subscription
+        return await self._start(AmqpSubscription(channel, queue, on_message))
 
     async def subscribe_broadcast(
         self, name: str, event_types: Sequence[type[Event]], handler: EventHandler
     ) -> AmqpSubscription:
         """A queue of this process's own (exclusive, gone with the connection), no acks."""
-        assert self._connection is not None, "connect() first"
-        channel = await self._connection.channel(publisher_confirms=False)
+        channel = await self._robust_channel(publisher_confirms=False)
         queue = await channel.declare_queue(f"{name}.{uuid.uuid4().hex}", exclusive=True,
                                             auto_delete=True)
         exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
         for event_type in event_types:
             await queue.bind(exchange, routing_key=event_type.type)
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await run_event_handler(message.body, message.headers or {}, handler,
+        async def on_message(message: DeliveredMessage) -> None:
+            await run_event_handler(message.body, headers_of(message), handler,
                                     queue=name, delivery_count=1, max_deliveries=1)
 
-        subscription = AmqpSubscription(queue, channel)
-        await subscription.start(on_message, no_ack=True)
+        return await self._start(AmqpSubscription(channel, queue.name, on_message, no_ack=True))
+
+    async def _robust_channel(self, *, publisher_confirms: bool) -> AbstractRobustChannel:
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel(publisher_confirms=publisher_confirms)
+        assert isinstance(channel, AbstractRobustChannel)
+        return channel
+
+    async def _start(self, subscription: AmqpSubscription) -> AmqpSubscription:
+        await subscription.start()
         self._subscriptions.append(subscription)
         return subscription
 
     async def _declare_event_queue(
         self, queue: str, routing_keys: list[str]
-    ) -> tuple[AbstractChannel, AbstractQueue]:
-        assert self._connection is not None, "connect() first"
-        channel = await self._connection.channel(publisher_confirms=True)
+    ) -> AbstractRobustChannel:
+        channel = await self._robust_channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
         dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
         dead = await channel.declare_queue(dead_letter_queue(queue), durable=True)
@@ -211,54 +193,57 @@ class AmqpBus:
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": queue,
             })
-        return channel, declared
+        return channel
 
     async def _settle(
-        self, message: AbstractIncomingMessage, outcome: Outcome, queue: str, count: int,
+        self, message: DeliveredMessage, outcome: Outcome, queue: str, count: int,
         channel: AbstractChannel,
     ) -> None:
         if outcome is Outcome.ACK:
-            await message.ack()
+            await ack(message)
         elif outcome is Outcome.REJECT:
-            await message.reject(requeue=False)
+            await reject(message)
         else:
             # Republish with the count raised, confirmed, before acking the original:
             # at worst a crash in between delivers it twice, which handlers tolerate.
+            properties = message.header.properties
             retry = aio_pika.Message(
-                message.body, content_type=message.content_type,
+                message.body, content_type=properties.content_type,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message.message_id, type=message.type,
-                headers={**(message.headers or {}), DELIVERY_HEADER: count + 1},
+                message_id=properties.message_id, type=properties.message_type,
+                headers={**headers_of(message), DELIVERY_HEADER: count + 1},
             )
             delay = retry_delay(count, self._retry_delays)
             await channel.default_exchange.publish(retry, routing_key=retry_queue(queue, delay))
-            await message.ack()
+            await ack(message)
 
     # -- request/reply
 
     async def serve(self, command_type: type[Command], handler: CommandHandler) -> AmqpSubscription:
         assert self._connection is not None, "connect() first"
         self._command_handlers[command_type.type] = handler
-        channel = await self._connection.channel(publisher_confirms=False)
+        channel = await self._robust_channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self._prefetch * 4)
-        declared = await channel.declare_queue(command_queue(command_type.type), durable=True)
+        queue = command_queue(command_type.type)
+        await channel.declare_queue(queue, durable=True)
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
+        async def on_message(message: DeliveredMessage) -> None:
             envelope = await run_command_handler(
-                message.body, message.headers or {}, self._command_handlers
+                message.body, headers_of(message), self._command_handlers
             )
-            if message.reply_to:
+            asked = message.header.properties
+            if asked.reply_to:
                 # Not waiting for the write: the caller's timeout covers a lost reply.
-                await _send(channel, encode_reply(envelope), routing_key=message.reply_to,
-                            properties=spec.Basic.Properties(
-                                content_type=JSON, correlation_id=message.correlation_id),
-                            wait=False)
-            await message.ack()
+                # The reply goes out on the channel the command came on (it is open).
+                with contextlib.suppress(*CHANNEL_GONE):
+                    await message.channel.basic_publish(
+                        encode_reply(envelope), routing_key=asked.reply_to,
+                        properties=spec.Basic.Properties(
+                            content_type=JSON, correlation_id=asked.correlation_id),
+                        wait=False)
+            await ack(message)
 
-        subscription = AmqpSubscription(declared, channel)
-        await subscription.start(on_message)
-        self._subscriptions.append(subscription)
-        return subscription
+        return await self._start(AmqpSubscription(channel, queue, on_message))
 
     async def request(self, command: Command, *, timeout: float | None = None) -> Reply:
         assert self._rpc_channel is not None, "connect() first"
@@ -283,8 +268,8 @@ class AmqpBus:
             self._pending.pop(correlation_id, None)
         return decode_reply(command, body)
 
-    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
-        waiting = self._pending.get(message.correlation_id or "")
+    async def _on_reply(self, message: DeliveredMessage) -> None:
+        waiting = self._pending.get(message.header.properties.correlation_id or "")
         if waiting is not None and not waiting.done():
             waiting.set_result(message.body)
 
