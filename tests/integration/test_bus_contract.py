@@ -297,3 +297,52 @@ async def test_a_deleted_command_queue_is_declared_again_and_served(amqp_url) ->
         await admin.close()
         await client.close()
         await server.close()
+
+
+@pytest.mark.integration
+async def test_while_the_broker_is_unreachable_calls_fail_fast_then_recover(amqp_url) -> None:
+    """During an outage a request or a publish is a prompt 503, not a call that hangs
+    until the broker returns; once it is reachable again, requests are answered."""
+    from urllib.parse import urlsplit
+
+    from tests.support.tcp_proxy import TcpProxy
+
+    parts = urlsplit(amqp_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
+    await proxy.start()
+    server = AmqpBus(amqp_url)
+    client = AmqpBus(parts._replace(netloc=f"guest:guest@127.0.0.1:{proxy.port}").geturl(),
+                     reconnect_seconds=0.2)
+    await server.connect()
+    await client.connect()
+    try:
+        async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+            return EnvironmentIdentity(environment_id=9, environment_name="dev")
+
+        await server.serve(AuthenticateSecretKey, authenticate)
+        ask = AuthenticateSecretKey(key_digest="f" * 64)
+        assert (await client.request(ask)).environment_id == 9
+
+        await proxy.cut()
+        await asyncio.sleep(0.3)  # a reconnect attempt has been refused meanwhile
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailableError):
+            await client.request(ask, timeout=1)
+        with pytest.raises(ServiceUnavailableError):
+            await client.publish(created())
+        assert time.monotonic() - started < 1.5
+
+        await proxy.restore()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert (await client.request(ask, timeout=0.5)).environment_id == 9
+                break
+            except ServiceUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+        await server.close()
+        await proxy.close()

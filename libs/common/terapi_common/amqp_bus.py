@@ -6,7 +6,8 @@ A handler asking for a retry gets the message republished with its delivery coun
 raised, so the limit works on classic queues. Commands: a durable queue per command
 type, replies to a per-process exclusive queue matched by correlation id.
 aio-pika's robust connection keeps the channels and declarations through reconnects;
-consumers (`amqp_consumer`) take deliveries from aiormq directly.
+consumers, and the publishes on a caller's critical path, use aiormq directly
+(`amqp_direct`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from aiormq import spec
 from aiormq.abc import DeliveredMessage
 
 from terapi_common import tracing
-from terapi_common.amqp_consumer import CHANNEL_GONE, AmqpSubscription, ack, headers_of, reject
+from terapi_common.amqp_direct import (
+    CHANNEL_GONE,
+    AmqpSubscription,
+    ack,
+    headers_of,
+    publish_transient,
+    reject,
+)
 from terapi_common.bus import (
     CommandHandler,
     EventHandler,
@@ -236,11 +244,10 @@ class AmqpBus:
                 # Not waiting for the write: the caller's timeout covers a lost reply.
                 # The reply goes out on the channel the command came on (it is open).
                 with contextlib.suppress(*CHANNEL_GONE):
-                    await message.channel.basic_publish(
-                        encode_reply(envelope), routing_key=asked.reply_to,
+                    await publish_transient(
+                        message.channel, encode_reply(envelope), routing_key=asked.reply_to,
                         properties=spec.Basic.Properties(
-                            content_type=JSON, correlation_id=asked.correlation_id),
-                        wait=False)
+                            content_type=JSON, correlation_id=asked.correlation_id))
             await ack(message)
 
         return await self._start(AmqpSubscription(channel, queue, on_message))
@@ -248,24 +255,27 @@ class AmqpBus:
     async def request(self, command: Command, *, timeout: float | None = None) -> Reply:
         assert self._rpc_channel is not None, "connect() first"
         limit = timeout or self.rpc_timeout
-        correlation_id = uuid.uuid4().hex
+        properties = spec.Basic.Properties(  # the deadline counts from now
+            content_type=JSON, correlation_id=uuid.uuid4().hex, reply_to=self._reply_queue_name,
+            expiration=str(max(1, round(limit * 1000))), headers=request_headers(limit))
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[correlation_id] = answer
+        self._pending[properties.correlation_id] = answer
         try:
-            with _broker_unavailable(f"sending {command.type}"):
-                # Not waiting for the write: a request lost on its way is the timeout below.
-                await _send(self._rpc_channel, encode_command(command),
-                            routing_key=command_queue(command.type),
-                            properties=spec.Basic.Properties(
-                                content_type=JSON, correlation_id=correlation_id,
-                                reply_to=self._reply_queue_name,
-                                expiration=str(max(1, round(limit * 1000))),
-                                headers=request_headers(limit)), wait=False)
-            body = await asyncio.wait_for(answer, limit)
+            # One limit for the whole call: while the bus reconnects, getting the channel
+            # waits for it, and the caller must not wait longer than it asked to.
+            async with asyncio.timeout(limit):
+                with _broker_unavailable(f"sending {command.type}"):
+                    if self._rpc_channel.is_closed:
+                        raise aiormq.exceptions.ChannelInvalidStateError("the bus is closed")
+                    # Not waiting for the write: a request lost on its way is the timeout.
+                    await publish_transient(
+                        await self._rpc_channel.get_underlay_channel(), encode_command(command),
+                        routing_key=command_queue(command.type), properties=properties)
+                body = await answer
         except TimeoutError:
             raise no_answer(command, limit) from None
         finally:
-            self._pending.pop(correlation_id, None)
+            self._pending.pop(properties.correlation_id, None)
         return decode_reply(command, body)
 
     async def _on_reply(self, message: DeliveredMessage) -> None:
@@ -288,20 +298,6 @@ class AmqpBus:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
-
-
-async def _send(channel: AbstractChannel, body: bytes, *, routing_key: str,
-                properties: spec.Basic.Properties, wait: bool = True) -> None:
-    """Publish a transient message on the default exchange straight through aiormq.
-
-    Requests and replies are on a caller's critical path, where aio-pika's message object
-    and publish wrapper cost more than the rest of the publish; this skips them (a closed
-    channel still raises, and robust reconnection still restores the channel)."""
-    if channel.is_closed:  # else the wait for the underlying channel may never end
-        raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
-    underlay = await channel.get_underlay_channel()
-    await underlay.basic_publish(body, routing_key=routing_key, properties=properties,
-                                 wait=wait)
 
 
 @contextlib.contextmanager

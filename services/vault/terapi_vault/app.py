@@ -32,7 +32,7 @@ from terapi_vault.handlers import (
     forget_integration,
 )
 from terapi_vault.keys import VAULT
-from terapi_vault.lane import DEFAULT_SIZE, ReadLane
+from terapi_vault.lane import StatementLane, lane_sizes
 from terapi_vault.store import PgStore
 
 NAME = "vault"
@@ -72,8 +72,10 @@ def setup(app: web.Application) -> None:
 async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     key_ring = runtime.require_key_ring()
-    lane = ReadLane(runtime.pool, size=min(DEFAULT_SIZE, runtime.pool.get_max_size() // 2))
-    store = PgStore(runtime.pool, reader=lane, cache=ConnectionCache())
+    read_size, write_size = lane_sizes(runtime.pool.get_max_size())
+    lanes = [StatementLane(runtime.pool, size=size) if size else None
+             for size in (read_size, write_size)]
+    store = PgStore(runtime.pool, reader=lanes[0], writer=lanes[1], cache=ConnectionCache())
     await create_default_environments(store, key_ring)
     relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
     vault = Vault(
@@ -112,4 +114,6 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
         await vault.background.drain()
         await relay.stop()
-        await lane.close()
+        for lane in lanes:
+            if lane is not None:
+                await lane.close()

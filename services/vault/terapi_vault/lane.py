@@ -1,44 +1,69 @@
-"""A few database connections pinned for the hot credential read.
+"""A few database connections pinned for the vault's hottest single statements.
 
-Going through the pool costs every request an acquire and a release (the pool's reset
-is already cheap: `db.create_pool` only rolls back an open transaction). The read needs
-neither: it is one prepared SELECT outside any transaction and leaves no session state
-behind, so a few connections are taken from the pool once and shared by all reads
-on cache misses. A connection that fails or is interrupted goes
-back to the pool (which resets or discards it) and its slot is refilled on next use.
+Going through the pool costs every call an acquire and a release (the pool's reset is
+already cheap: `db.create_pool` only rolls back an open transaction), and the release
+runs in a task of its own, so the caller waits a turn of the event loop for it. The
+credential read and the connection upsert need neither: each is one prepared statement
+outside any explicit transaction that leaves no session state behind, so a few
+connections are taken from the pool once and shared by the calls. A statement error
+(a constraint, a bad value) leaves its connection usable. A connection that is broken
+or interrupted goes back to the pool (which resets or discards it) and its slot is
+refilled on next use.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
-DEFAULT_SIZE = 4
+READ_LANE_MAX = 4
+WRITE_LANE_MAX = 2
 
 
-class ReadLane:
-    """Runs single read-only statements on connections held outside the pool's rotation."""
+def lane_sizes(pool_size: int) -> tuple[int, int]:
+    """How many connections the read and the write lanes may pin: together at most half
+    the pool, so transactions and the outbox relay always find one. 0 means no lane
+    (the statements go through the pool)."""
+    budget = pool_size // 2
+    writes = min(WRITE_LANE_MAX, budget // 2)
+    return min(READ_LANE_MAX, budget - writes), writes
 
-    def __init__(self, pool: asyncpg.Pool, *, size: int = DEFAULT_SIZE) -> None:
+
+class StatementLane:
+    """Runs single statements on connections held outside the pool's rotation."""
+
+    def __init__(self, pool: asyncpg.Pool, *, size: int = READ_LANE_MAX) -> None:
         self._pool = pool
         self._size = max(1, size)
-        # An empty slot (None) is filled from the pool when a read takes it.
+        # An empty slot (None) is filled from the pool when a call takes it.
         self._slots: asyncio.Queue[asyncpg.Connection | None] = asyncio.Queue()
         for _ in range(self._size):
             self._slots.put_nowait(None)
         self._retiring: set[asyncio.Task[None]] = set()
 
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+    async def fetch(self, query: str, *args: Any,
+                    before: Callable[[], None] | None = None) -> list[asyncpg.Record]:
+        """The statement's rows; `before` runs once a connection is in hand, right before
+        the statement (a write checks there that its caller still waits)."""
         conn = await self._slots.get()
         reusable = False
         try:
             if conn is None:
                 conn = await self._pool.acquire()
+            if before is not None:
+                reusable = True  # nothing has run on the connection yet
+                before()
+                reusable = False
             rows = await conn.fetch(query, *args)
             reusable = True
             return rows
+        except asyncpg.PostgresError:
+            # The server refused the statement; the connection itself is fine.
+            reusable = conn is not None and not conn.is_closed()
+            raise
         finally:
             if reusable:
                 self._slots.put_nowait(conn)

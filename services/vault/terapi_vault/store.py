@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -201,19 +201,43 @@ class Store(Protocol):
     ) -> Row: ...
 
 
-class Reader(Protocol):
-    """Where the hot read runs: the pool, or connections pinned for it (`lane.ReadLane`)."""
+def _values(record: Any) -> tuple[Any, ...]:
+    """A dataclass's fields in declaration order, as statement arguments. Unlike
+    `dataclasses.astuple` it copies nothing (asyncpg only reads them)."""
+    return tuple(getattr(record, field.name) for field in fields(record))
 
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+
+class Statements(Protocol):
+    """Where the hot single statements run: connections pinned for them
+    (`lane.StatementLane`), or the pool (`PoolStatements`)."""
+
+    async def fetch(self, query: str, *args: Any,
+                    before: Callable[[], None] | None = None) -> list[asyncpg.Record]: ...
+
+
+class PoolStatements:
+    """Each statement on a connection acquired from the pool for it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetch(self, query: str, *args: Any,
+                    before: Callable[[], None] | None = None) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            if before is not None:
+                before()
+            return await conn.fetch(query, *args)
 
 
 class PgStore:
     """The store on PostgreSQL (asyncpg caches each statement per connection)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, reader: Reader | None = None,
+    def __init__(self, pool: asyncpg.Pool, *, reader: Statements | None = None,
+                 writer: Statements | None = None,
                  cache: ConnectionCache | None = None) -> None:
         self._pool = pool
-        self._reader: Reader = reader or pool
+        self._reader: Statements = reader or PoolStatements(pool)
+        self._writer: Statements = writer or PoolStatements(pool)
         self._cache = cache if cache is not None else ConnectionCache(ttl=0)
 
     # -- environments
@@ -227,7 +251,7 @@ class PgStore:
             "INSERT INTO vault.environments (id, name, public_key, secret_key_digest, "
             "secret_key_encrypted, webhook_secret_encrypted) VALUES ($1, $2, $3, $4, $5, $6) "
             "ON CONFLICT (name) DO NOTHING RETURNING id",
-            *astuple(environment),
+            *_values(environment),
         )
         return inserted is not None
 
@@ -281,7 +305,7 @@ class PgStore:
             f"INSERT INTO vault.integrations ({_INTEGRATION}) "  # noqa: S608  # fixed text
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING "
             "RETURNING 1",
-            *astuple(integration),
+            *_values(integration),
         )
         return inserted is not None
 
@@ -418,7 +442,7 @@ class PgStore:
     ) -> int | None:
         """The new version, or None when the connection is gone or changed meanwhile."""
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(_REPLACE_CREDENTIALS, *astuple(change))
+            row = await conn.fetchrow(_REPLACE_CREDENTIALS, *_values(change))
             if row is None:
                 return None
             await add_to_outbox(conn, SCHEMA, [event(row)])
@@ -445,14 +469,14 @@ class PgStore:
         """Create or override, queueing `events.created` or `events.updated` with it; True
         when created, None when the integration does not exist. Overriding a connection of
         another end user is a 403 and changes nothing."""
-        args = (*astuple(connection), events.created.event_id, events.created.to_wire(),
+        args = (*_values(connection), events.created.event_id, events.created.to_wire(),
                 events.updated.to_wire(), tracing.inject_headers())
         try:
-            async with self._pool.acquire() as conn:
-                check_deadline()  # after any wait for a connection, right before the write
-                row = await conn.fetchrow(_UPSERT_CONNECTION, *args)
+            # The deadline is checked after any wait for a connection, right before the write.
+            rows = await self._writer.fetch(_UPSERT_CONNECTION, *args, before=check_deadline)
         except asyncpg.ForeignKeyViolationError:
             return None
+        row = rows[0] if rows else None
         if row is None:  # the override's condition refused: no write, no event
             raise errors.connection_of_another_end_user(connection.connection_id)
         self._cache.invalidate(connection.environment_id, connection.connection_id)
