@@ -138,6 +138,26 @@ async def test_request_gets_the_served_reply(bus) -> None:
     assert reply == EnvironmentIdentity(environment_id=7, environment_name="dev")
 
 
+async def test_request_and_reply_larger_than_a_frame_arrive_whole(bus) -> None:
+    """A message larger than the broker's frame size (128 KiB) travels as several body
+    frames, in both directions."""
+    from terapi_common.events import ConnectionStored, StoreConnection
+
+    big = "x" * 300_000
+
+    async def store(command: StoreConnection) -> ConnectionStored:
+        return ConnectionStored(
+            connection_id=command.connection_config["note"], integration_id="github",
+            provider="github", auth_mode="API_KEY", environment_name="dev",
+            operation="creation")
+
+    await bus.serve(StoreConnection, store)
+    reply = await bus.request(StoreConnection(
+        environment_id=1, integration_id="github", connection_id="c1", auth_mode="API_KEY",
+        sealed_credentials="sealed", connection_config={"note": big}))
+    assert reply.connection_id == big
+
+
 async def test_handler_past_its_callers_deadline_is_told_so(bus) -> None:
     """A request carries when its caller stops waiting (less a margin for the reply):
     a handler about to write after that refuses, and the caller still hears why."""
