@@ -183,7 +183,7 @@ class PgStore:
                 yield bool(held)
             finally:
                 if held:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+                    await _unlock(conn, key)
 
     @staticmethod
     async def _follow(conn: asyncpg.Connection, event: Event, integration_id: str,
@@ -236,3 +236,15 @@ def _due_refresh(row: asyncpg.Record) -> DueRefresh:
                                row["pending_expires_at"])
     return DueRefresh(row["environment_id"], row["integration_id"], row["connection_id"],
                       row["attempts"], pending=pending, notified=row["notified"])
+
+
+async def _unlock(conn: asyncpg.Connection, key: str) -> None:
+    """Release the refresh lock. The pool's reset does not release advisory locks, so a
+    session that may still hold one (the unlock failed or was cancelled) is closed
+    instead of going back to the pool, where it would block this connection's refreshes
+    for as long as it lives; closing it makes the server release the lock."""
+    try:
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+    except BaseException:
+        conn.terminate()
+        raise

@@ -87,3 +87,43 @@ async def test_revocation_reaches_the_provider(setup, key_ring) -> None:
     result = await revoke.on_revoke_credentials(command, tools=setup["tools"])
     assert result.revoked is True
     assert setup["provider"].revoked == ["rt-original"]
+
+
+async def test_a_failed_unlock_does_not_leave_the_lock_held(pool) -> None:
+    """If releasing the refresh lock fails, the session holding it is closed rather than
+    pooled, so the next refresh of that connection can take the lock."""
+    from contextlib import asynccontextmanager
+
+    from terapi_refresher.store import PgStore
+
+    class UnlockFails:
+        """A pooled connection whose unlock statement fails on its way to the server."""
+
+        def __init__(self, conn) -> None:
+            self._conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+        async def execute(self, query: str, *args):
+            if "pg_advisory_unlock" in query:
+                raise ConnectionResetError("lost while unlocking")
+            return await self._conn.execute(query, *args)
+
+    class Pool:
+        @asynccontextmanager
+        async def acquire(self):
+            async with pool.acquire() as conn:
+                yield UnlockFails(conn)
+
+    key = "refresh:1:crm:bob"
+    with pytest.raises(ConnectionResetError):
+        async with PgStore(Pool()).exclusive(key) as held:
+            assert held
+    # Advisory locks are re-entrant within a session: ask from two sessions at once, so
+    # that one of them is not the session that took the lock.
+    async with pool.acquire() as first, pool.acquire() as second:
+        for conn in (first, second):
+            assert await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key)
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
