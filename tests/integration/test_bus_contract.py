@@ -226,6 +226,34 @@ async def test_a_lost_broker_is_unavailable_rather_than_an_internal_error(amqp_u
         await bus.close()
 
 
+async def served_and_answered(server: AmqpBus, client: AmqpBus, *,
+                              environment_id: int) -> AuthenticateSecretKey:
+    """Serve a command answering `environment_id`; check one request gets through and
+    return the command, to ask again later."""
+    async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
+        return EnvironmentIdentity(environment_id=environment_id, environment_name="dev")
+
+    await server.serve(AuthenticateSecretKey, authenticate)
+    ask = AuthenticateSecretKey(key_digest=f"{environment_id:064x}")
+    assert (await client.request(ask)).environment_id == environment_id
+    return ask
+
+
+async def answered_again(client: AmqpBus, ask: AuthenticateSecretKey, *,
+                         within: float) -> EnvironmentIdentity:
+    """Ask until a reply comes back (the bus recovers meanwhile); give up after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            reply = await client.request(ask, timeout=0.5)
+            assert isinstance(reply, EnvironmentIdentity)
+            return reply
+        except ServiceUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 @pytest.mark.integration
 async def test_everything_flows_again_after_the_broker_drops_the_connection() -> None:
     """A broker restart or a network cut closes every connection. Once the bus has
@@ -244,36 +272,23 @@ async def test_everything_flows_again_after_the_broker_drops_the_connection() ->
             events: list[str] = []
             broadcasts: list[str] = []
 
-            async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
-                return EnvironmentIdentity(environment_id=7, environment_name="dev")
-
             async def on_event(event: ConnectionCreated) -> None:
                 events.append(event.connection_id)
 
             async def on_broadcast(event: ConnectionCreated) -> None:
                 broadcasts.append(event.connection_id)
 
-            await server.serve(AuthenticateSecretKey, authenticate)
             await server.subscribe(unique("terapi.test.durable"), [ConnectionCreated], on_event)
             await server.subscribe_broadcast(unique("terapi.test.cache"), [ConnectionCreated],
                                              on_broadcast)
-            ask = AuthenticateSecretKey(key_digest="d" * 64)
-            assert (await client.request(ask)).environment_id == 7
+            ask = await served_and_answered(server, client, environment_id=7)
 
             vhost = url.rsplit("/", 1)[1]
             await asyncio.to_thread(subprocess.run, [
                 "rabbitmqctl", "-q", "close_all_connections", "--vhost", vhost,
                 "connection cut by a test"], check=True, timeout=60)
 
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    assert (await client.request(ask, timeout=0.5)).environment_id == 7
-                    break
-                except ServiceUnavailableError:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.1)
+            assert (await answered_again(client, ask, within=15)).environment_id == 7
             await client.publish(created("after-the-cut"))
             await wait_for(lambda: "after-the-cut" in events and "after-the-cut" in broadcasts,
                            timeout=10)
@@ -296,23 +311,11 @@ async def test_a_deleted_command_queue_is_declared_again_and_served(amqp_url) ->
     await client.connect()
     admin = await aio_pika.connect(amqp_url)
     try:
-        async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
-            return EnvironmentIdentity(environment_id=8, environment_name="prod")
-
-        await server.serve(AuthenticateSecretKey, authenticate)
-        ask = AuthenticateSecretKey(key_digest="e" * 64)
-        assert (await client.request(ask)).environment_id == 8
+        ask = await served_and_answered(server, client, environment_id=8)
         channel = await admin.channel()
         await channel.queue_delete(command_queue(AuthenticateSecretKey.type))
 
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                assert (await client.request(ask, timeout=0.5)).environment_id == 8
-                break
-            except ServiceUnavailableError:
-                if time.monotonic() > deadline:
-                    raise
+        assert (await answered_again(client, ask, within=10)).environment_id == 8
     finally:
         await admin.close()
         await client.close()
@@ -336,12 +339,7 @@ async def test_while_the_broker_is_unreachable_calls_fail_fast_then_recover(amqp
     await server.connect()
     await client.connect()
     try:
-        async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
-            return EnvironmentIdentity(environment_id=9, environment_name="dev")
-
-        await server.serve(AuthenticateSecretKey, authenticate)
-        ask = AuthenticateSecretKey(key_digest="f" * 64)
-        assert (await client.request(ask)).environment_id == 9
+        ask = await served_and_answered(server, client, environment_id=9)
 
         await proxy.cut()
         await asyncio.sleep(0.3)  # a reconnect attempt has been refused meanwhile
@@ -353,15 +351,7 @@ async def test_while_the_broker_is_unreachable_calls_fail_fast_then_recover(amqp
         assert time.monotonic() - started < 1.5
 
         await proxy.restore()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                assert (await client.request(ask, timeout=0.5)).environment_id == 9
-                break
-            except ServiceUnavailableError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
+        assert (await answered_again(client, ask, within=10)).environment_id == 9
     finally:
         await client.close()
         await server.close()
