@@ -101,13 +101,13 @@ class AmqpSubscription:
                 await self._channel.close()
 
 
-# Settling does not wait for the socket to drain: AMQP never confirms an ack anyway, and
-# one lost with its connection means a redelivery, which handlers tolerate.
 async def _close_quietly(channel: aiormq.abc.AbstractChannel) -> None:
     with contextlib.suppress(*CHANNEL_GONE):
         await channel.close()
 
 
+# Settling does not wait for the socket to drain: AMQP never confirms an ack anyway, and
+# one lost with its connection means a redelivery, which handlers tolerate.
 async def ack(message: DeliveredMessage) -> None:
     await _settle(message, lambda tag: message.channel.basic_ack(tag, wait=False))
 

@@ -73,9 +73,9 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     key_ring = runtime.require_key_ring()
     read_size, write_size = lane_sizes(runtime.pool.get_max_size())
-    lanes = [StatementLane(runtime.pool, size=size) if size else None
-             for size in (read_size, write_size)]
-    store = PgStore(runtime.pool, reader=lanes[0], writer=lanes[1], cache=ConnectionCache())
+    reads = StatementLane(runtime.pool, size=read_size) if read_size else None
+    writes = StatementLane(runtime.pool, size=write_size) if write_size else None
+    store = PgStore(runtime.pool, reader=reads, writer=writes, cache=ConnectionCache())
     await create_default_environments(store, key_ring)
     relay = OutboxRelay(runtime.pool, SCHEMA, runtime.bus)
     vault = Vault(
@@ -114,6 +114,6 @@ async def _vault_context(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
         await vault.background.drain()
         await relay.stop()
-        for lane in lanes:
+        for lane in (reads, writes):
             if lane is not None:
                 await lane.close()
