@@ -129,6 +129,34 @@ async def test_handler_failing_every_time_stops_at_delivery_limit(bus) -> None:
     assert len(attempts) == 5
 
 
+async def test_stopping_a_subscription_finishes_the_message_in_hand(bus) -> None:
+    """A graceful stop: the handler already running completes and its message is acked;
+    what arrives afterwards waits in the queue for the next consumer."""
+    queue = unique("terapi.test.stopping")
+    started, finished, later = asyncio.Event(), [], []
+
+    async def slow(event: ConnectionCreated) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.append(event.connection_id)
+
+    subscription = await bus.subscribe(queue, [ConnectionCreated], slow)
+    await bus.publish(created("in-hand"))
+    await asyncio.wait_for(started.wait(), 5)
+    await subscription.stop()
+    assert finished == ["in-hand"]  # stop returned only once the handler had finished
+
+    await bus.publish(created("after-stop"))
+
+    async def next_consumer(event: ConnectionCreated) -> None:
+        later.append(event.connection_id)
+
+    await bus.subscribe(queue, [ConnectionCreated], next_consumer)
+    await wait_for(lambda: later == ["after-stop"])
+    await asyncio.sleep(0.2)
+    assert later == ["after-stop"]  # the finished one was acked, not delivered again
+
+
 async def test_request_gets_the_served_reply(bus) -> None:
     async def authenticate(command: AuthenticateSecretKey) -> EnvironmentIdentity:
         return EnvironmentIdentity(environment_id=7, environment_name="dev")
