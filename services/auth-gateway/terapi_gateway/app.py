@@ -21,10 +21,9 @@ from terapi_common.topology import queue_name
 from terapi_gateway import api, connect_api, handlers, oauth_api
 from terapi_gateway.handlers import Gateway
 from terapi_gateway.keys import GATEWAY
-from terapi_gateway.store import PgStore
+from terapi_gateway.store import SCHEMA, PgStore
 
 NAME = "gateway"
-SCHEMA = "gateway"
 MIGRATIONS = Path(__file__).parent / "migrations"
 PURGE_INTERVAL_SECONDS = 600.0
 

@@ -254,12 +254,6 @@ async def report_durably(gateway: Gateway, events: Sequence[Event]) -> None:
     gateway.kick()
 
 
-async def report(gateway: Gateway, events: Sequence[Event]) -> None:
-    """Publish an attempt's events without holding up the answer (the vault has already
-    committed the outcome; a graceful stop waits for these to go out)."""
-    gateway.publisher.publish_soon(events)
-
-
 async def on_integration_changed(event: IntegrationChanged, *, gateway: Gateway) -> None:
     """The vault changed or deleted an integration: stop using what was cached of it."""
     gateway.integrations.forget((event.environment_id, event.integration_id))

@@ -25,7 +25,6 @@ from terapi_gateway.handlers import (
     Gateway,
     authorize_caller,
     bind_attempt,
-    report,
     report_failure,
 )
 from terapi_gateway.integrations import Integration, load_integration
@@ -118,7 +117,8 @@ async def _start_attempt(
     except Exception as exc:
         await report_failure(gateway, attempt, exc)
         return await _refused(gateway, target, exc, environment_id=caller.environment_id)
-    await report(gateway, [attempt.started()])
+    # Only a log record: it goes out after the redirect, without holding it up.
+    gateway.publisher.publish_soon([attempt.started()])
     log.info("gateway.oauth_redirect", auth_mode=attempt.auth_mode)
     return Outcome(redirect_to=url, browser_cookie=browser, target=target, http_status=302)
 

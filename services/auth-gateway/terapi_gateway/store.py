@@ -15,6 +15,7 @@ from terapi_gateway.domain import ConnectSession
 from terapi_gateway.errors import FlowIdInUseError
 from terapi_gateway.flow import RESULT_LIFETIME, FlowResult, OAuthFlow, pending
 
+SCHEMA = "gateway"
 FLOW_COLUMNS = (
     "id, environment_id, environment_name, integration_id, connection_id, provider, auth_mode,"
     " end_user, connection_config, requested_scopes, redirect_uri, origin, return_url, flow_id,"
@@ -161,7 +162,7 @@ class PgStore:
 
     async def queue_events(self, events: Sequence[Event]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            await add_to_outbox(conn, "gateway", events)
+            await add_to_outbox(conn, SCHEMA, events)
 
     async def purge_expired(self, *, now: datetime) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -83,8 +83,8 @@ async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     targets = handlers.EnvironmentTargets(runtime.bus, ttl=TARGETS_CACHE_SECONDS)
     handle = partial(
-        handlers.on_notifying_event, store=store, bus=runtime.bus, clock=runtime.clock,
-        wake=dispatcher.kick, targets=targets,
+        handlers.on_notifying_event, store=store, targets=targets, clock=runtime.clock,
+        wake=dispatcher.kick,
     )
     # Subscribed first, so no change made while the handlers start can be missed.
     subscriptions = [await runtime.bus.subscribe_broadcast(

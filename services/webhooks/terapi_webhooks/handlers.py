@@ -21,14 +21,13 @@ log = structlog.get_logger("terapi.webhooks")
 
 
 async def on_notifying_event(
-    event: NotifyingEvent, *, store: Store, bus: Bus, clock: Clock, wake: Callable[[], None],
-    targets: EnvironmentTargets | None = None,
+    event: NotifyingEvent, *, store: Store, targets: EnvironmentTargets, clock: Clock,
+    wake: Callable[[], None],
 ) -> None:
     """Create one webhook per target URL of the event's environment, once per event."""
     if not domain.is_notifying(event):
         return
-    wanted = await (targets.get(event.environment_id) if targets is not None
-                    else fetch_targets(bus, event.environment_id))
+    wanted = await targets.get(event.environment_id)
     if wanted is None:
         return
     ids = [domain.webhook_id(secrets.token_bytes(domain.WEBHOOK_ID_BYTES)) for _ in wanted.urls]

@@ -100,8 +100,8 @@ async def test_redelivered_event_makes_one_webhook(start_webhooks, bus, vault, r
     vault.configure(env, [receiver.url])
     client = await start_webhooks()
     event = created(env)
-    handle = {"store": client.app[STORE], "bus": bus, "clock": SystemClock(),
-              "wake": client.app[DISPATCHER].kick}
+    handle = {"store": client.app[STORE], "targets": handlers.EnvironmentTargets(bus, ttl=10),
+              "clock": SystemClock(), "wake": client.app[DISPATCHER].kick}
     await asyncio.gather(*(handlers.on_notifying_event(event, **handle) for _ in range(3)))
     await handlers.on_notifying_event(event, **handle)
     await wait_for(lambda: receiver.requests)
@@ -133,7 +133,6 @@ async def test_event_is_kept_while_nobody_serves_the_targets(
     assert orjson.loads(bus.dead_letters(queue)[0])["event_id"] == str(event.event_id)
     assert not await is_handled(pool, event)
     assert await client.app[STORE].for_event(event.environment_id, event.event_id) == []
-
 
 
 async def test_targets_are_asked_once_until_the_vault_announces_a_change(
